@@ -1,0 +1,41 @@
+# The verbs people expect. `make run` and `make test` set everything up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install run test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Web + worker + scheduler with demo data on SQLite and a filesystem broker (no services needed).
+run: export DEBUG ?= 1
+run: install
+	mkdir -p var/broker var/broker-processed var/cache var/media
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo --admin
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+# The whole suite against real PostgreSQL and Redis (DATABASE_URL / REDIS_URL override).
+test: install
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var $(VENV)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from inbox.models import Attachment, Conversation, InboundEvent, Message, Participant, Recipient
+
+
+class ParticipantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Participant
+        fields = ("address", "name", "role", "is_present", "joined_at", "left_at")
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    platform = serializers.CharField(source="channel.platform", read_only=True)
+    participants = ParticipantSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = ("id", "channel", "platform", "external_id", "kind", "title", "status",
+                  "participants", "last_activity_at", "last_message", "platform_state")
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attachment
+        fields = ("id", "external_id", "filename", "mime_type", "size", "caption", "preview",
+                  "state")
+
+
+class RecipientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Recipient
+        fields = ("address", "status", "delivered_at", "read_at", "flags",
+                  "relationship_external_id")
+
+
+class SenderSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Participant
+        fields = ("address", "name", "role")
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    sender = SenderSerializer(read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+    recipients = RecipientSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Message
+        fields = ("id", "conversation", "external_id", "direction", "sender", "text", "subject",
+                  "content_kind", "content", "audience", "sent_at", "status", "recalled_at",
+                  "reply_to", "sequence", "attachments", "recipients")
+
+
+class InboundEventSerializer(serializers.ModelSerializer):
+    platform = serializers.CharField(source="channel.platform", read_only=True)
+
+    class Meta:
+        model = InboundEvent
+        fields = ("id", "channel", "platform", "source", "event_name", "dedup_key", "state",
+                  "attempts", "error", "received_at", "next_attempt_at", "processed_at",
+                  "headers", "payload")

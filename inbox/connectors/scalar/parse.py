@@ -1,0 +1,303 @@
+"""SCALAR event batches -> deliveries -> normalized events.
+
+A batch holds up to 500 items from any event group. Every ``message.*`` item carries the full
+message snapshot, so each one upserts the message (a lost ``sent`` is repaired by a later
+``delivered``); items of other groups are stored and ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ..base import (
+    ChannelContext,
+    ContentKind,
+    ConversationKind,
+    ConversationRef,
+    Delivery,
+    Direction,
+    Event,
+    MessageUpserted,
+    Party,
+    PayloadError,
+    StatusObserved,
+    Step,
+)
+from ..timestamps import parse_iso
+
+INVALID_EVENT = "invalid"
+MAX_KEY_LENGTH = 255
+
+_LONG_PREFIX = "messaging."
+_ENVELOPE_FIELDS = ("eventBatchId", "eventSubscriptionId", "eventBatchTime")
+
+_CONVERSATION_KINDS = {"chat": ConversationKind.DIRECT, "groupchat": ConversationKind.GROUP}
+# The snapshot carries no file id, so image/file messages have no attachments to fetch.
+_CONTENT_KINDS = {"text": ContentKind.TEXT, "image": ContentKind.FILE, "file": ContentKind.FILE}
+# DriverSeen, Treated and unknown words are not steps: they pass through as per-participant flags.
+_STEPS = {
+    "Pending": Step.SENT,
+    "Delivered": Step.DELIVERED,
+    "Seen": Step.READ,
+    "Recalled": Step.RECALLED,
+}
+
+Handler = Callable[[Mapping[str, Any], ChannelContext], list[Event]]
+
+
+def event_type(name: str) -> str:
+    """The event name without the optional ``messaging.`` group prefix the vendor sometimes uses."""
+    return name.removeprefix(_LONG_PREFIX)
+
+
+# --- split -----------------------------------------------------------------------------------
+
+
+def split(document: Any) -> list[Delivery]:
+    """One delivery per ``eventsData`` item, each with the batch envelope beside it.
+
+    Items that are not objects or have no ``eventType`` are still returned (as ``invalid``) so
+    the pipeline stores them as failed instead of losing the batch. Raises PayloadError if the
+    document is not a batch.
+    """
+    if not isinstance(document, dict):
+        raise PayloadError("SCALAR batch is not a JSON object")
+    items = document.get("eventsData")
+    if not isinstance(items, list):
+        raise PayloadError("SCALAR batch has no eventsData list")
+    envelope = {name: document.get(name) for name in _ENVELOPE_FIELDS}
+    return [_delivery(envelope, item) for item in items]
+
+
+def _delivery(envelope: Mapping[str, Any], item: Any) -> Delivery:
+    name = _event_name(item)
+    return Delivery(
+        dedup_key=_dedup_key(name, item),
+        event_name=name,
+        payload={**envelope, "event": item},
+    )
+
+
+def _event_name(item: Any) -> str:
+    if isinstance(item, dict) and isinstance(item.get("eventType"), str) and item["eventType"]:
+        return str(item["eventType"])
+    return INVALID_EVENT
+
+
+def _dedup_key(name: str, item: Any) -> str:
+    key = _message_event_key(name, item)
+    if key is None or len(key) > MAX_KEY_LENGTH:
+        return "item:" + _digest(item)
+    return key
+
+
+def _message_event_key(name: str, item: Any) -> str | None:
+    """``<eventType>:<messageId>:<lastUpdatedAt>:<currentStatus>``: SCALAR has no event id.
+
+    The type is taken without the ``messaging.`` prefix so both spellings of one event share a key.
+    """
+    if not _is_message_event(name) or not isinstance(item, dict):
+        return None
+    data = item.get("eventData")
+    if not isinstance(data, dict) or not isinstance(data.get("statusHistory"), dict):
+        return None
+    history = data["statusHistory"]
+    fields = (data.get("messageId"), history.get("lastUpdatedAt"), history.get("currentStatus"))
+    present = [value for value in fields if isinstance(value, str) and value]
+    if len(present) != len(fields):
+        return None
+    return ":".join([event_type(name), *present])
+
+
+def _digest(item: Any) -> str:
+    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --- parse -----------------------------------------------------------------------------------
+
+
+def parse(event_name: str, payload: Any, context: ChannelContext) -> list[Event]:
+    """Normalized events for one stored delivery.
+
+    Every ``message.*`` event (``sent``, ``delivered``, ``seen``, ``driverSeen``, ``treated``,
+    ``recalled`` and any future one) yields one MessageUpserted built from the snapshot; other
+    event groups yield ``[]``. Raises PayloadError for an invalid item or an incomplete message.
+    """
+    item = _item(payload)
+    group, _, action = event_type(event_name).partition(".")
+    handler = _HANDLERS.get(group) if action else None
+    return handler(item, context) if handler else []
+
+
+def _is_message_event(name: str) -> bool:
+    group, _, action = event_type(name).partition(".")
+    return group == "message" and bool(action)
+
+
+def _item(payload: Any) -> Mapping[str, Any]:
+    if not isinstance(payload, dict):
+        raise PayloadError("SCALAR delivery payload is not a JSON object")
+    item = payload.get("event")
+    if not isinstance(item, dict):
+        raise PayloadError("SCALAR event item is not a JSON object")
+    if not isinstance(item.get("eventType"), str) or not item["eventType"]:
+        raise PayloadError("SCALAR event item has no eventType")
+    return item
+
+
+def _message_upserted(item: Mapping[str, Any], context: ChannelContext) -> list[Event]:
+    data = _object(item.get("eventData"), "eventData")
+    message_id = _required(data, "messageId", "eventData")
+    conversation_id = _required(data, "conversationId", "eventData")
+    history = _object(data.get("statusHistory"), "eventData.statusHistory")
+    events = _history_events(history)
+    sender = _sender(data)
+    kind = _conversation_kind(data)
+    recipients = _recipients(kind, data, events, sender)
+    participants = (sender, *recipients) if kind is ConversationKind.DIRECT else (sender,)
+    content_kind = _CONTENT_KINDS.get(_optional(data, "contentType", "eventData"))
+    message = MessageUpserted(
+        conversation=ConversationRef(conversation_id, kind, participants=participants),
+        message_id=message_id,
+        direction=_direction(sender, context.settings),
+        sender=sender,
+        sent_at=_sent_at(data, events),
+        # For image and file messages the content is the optional caption.
+        text=_optional(data, "content", "eventData"),
+        content=data,
+        content_kind=content_kind or ContentKind.UNSUPPORTED,
+        reply_to=_optional(data, "replyToMessageId", "eventData"),
+        recipients=recipients,
+        statuses=_statuses(message_id, history, events),
+    )
+    return [message]
+
+
+_HANDLERS: dict[str, Handler] = {
+    "message": _message_upserted,
+}
+
+
+def _sender(data: Mapping[str, Any]) -> Party:
+    sender = _object(data.get("sender"), "eventData.sender")
+    return Party(
+        _required(sender, "senderId", "eventData.sender"),
+        role=_optional(sender, "roleType", "eventData.sender"),
+    )
+
+
+def _conversation_kind(data: Mapping[str, Any]) -> ConversationKind:
+    name = _optional(data, "conversationType", "eventData")
+    kind = _CONVERSATION_KINDS.get(name)
+    if kind is None:
+        raise PayloadError(f"SCALAR conversationType {name!r} is neither chat nor groupchat")
+    return kind
+
+
+def _recipients(
+    kind: ConversationKind,
+    data: Mapping[str, Any],
+    events: list[Mapping[str, Any]],
+    sender: Party,
+) -> tuple[Party, ...]:
+    if kind is ConversationKind.DIRECT:
+        return (Party(_required(data, "recipientId", "chat eventData")),)
+    # A groupchat's recipientId is the group itself; its members show up in the status history.
+    members: dict[str, Party] = {}
+    for entry in events:
+        party = _participant(entry)
+        if party is not None and party.address != sender.address:
+            members.setdefault(party.address, party)
+    return tuple(members.values())
+
+
+def _direction(sender: Party, settings: Mapping[str, Any]) -> Direction:
+    own_id = settings.get("sender_id")
+    if own_id:
+        return Direction.OUT if sender.address == own_id else Direction.IN
+    # Without a configured identity: the inbox is the back office, whose members are Users.
+    return Direction.OUT if sender.role == "User" else Direction.IN
+
+
+def _sent_at(data: Mapping[str, Any], events: list[Mapping[str, Any]]) -> datetime | None:
+    registered_on = parse_iso(data.get("registeredOn"))
+    # registeredOn is when *this event* was registered (a `delivered` snapshot carries the
+    # delivery time), so the Pending step is the send time every snapshot agrees on.
+    for entry in events:
+        if entry.get("status") == "Pending" and entry.get("timestamp"):
+            return parse_iso(entry["timestamp"])
+    return registered_on
+
+
+def _statuses(
+    message_id: str, history: Mapping[str, Any], events: list[Mapping[str, Any]]
+) -> tuple[StatusObserved, ...]:
+    observed = [_observation(message_id, entry) for entry in events]
+    current = _optional(history, "currentStatus", "eventData.statusHistory")
+    if current:
+        at = parse_iso(history.get("lastUpdatedAt"))
+        observed.append(StatusObserved(message_id, _STEPS.get(current, current), at))
+    # The current status usually repeats the last history entry; keep each observation once.
+    return tuple(dict.fromkeys(observed))
+
+
+def _observation(message_id: str, entry: Mapping[str, Any]) -> StatusObserved:
+    status = _required(entry, "status", "statusHistory event")
+    party = _participant(entry)
+    return StatusObserved(
+        message_id,
+        _STEPS.get(status, status),
+        parse_iso(entry.get("timestamp")),
+        participant=party.address if party else "",
+    )
+
+
+def _history_events(history: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    events = history.get("events")
+    if events is None:
+        return []
+    if not isinstance(events, list):
+        raise PayloadError("SCALAR statusHistory.events is not a list")
+    return [_object(entry, "statusHistory event") for entry in events]
+
+
+def _participant(entry: Mapping[str, Any]) -> Party | None:
+    participant = entry.get("participant")
+    if participant is None:
+        return None
+    participant = _object(participant, "statusHistory event participant")
+    return Party(
+        _required(participant, "participantId", "statusHistory event participant"),
+        role=_optional(participant, "roleType", "statusHistory event participant"),
+    )
+
+
+# --- field access ----------------------------------------------------------------------------
+
+
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise PayloadError(f"SCALAR {where} is missing or not an object")
+    return value
+
+
+def _required(data: Mapping[str, Any], key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise PayloadError(f"SCALAR {where} has no {key}")
+    return value
+
+
+def _optional(data: Mapping[str, Any], key: str, where: str) -> str:
+    """The string at ``key``; ``""`` when absent or null; PayloadError for any other type."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PayloadError(f"SCALAR {where}.{key} is not a string")
+    return value

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.db import models
+from django.urls import reverse
+
+from inbox.connectors.base import ChannelContext, Platform
+
+from .fields import EncryptedJSONField
+
+
+class ChannelQuerySet(models.QuerySet["Channel"]):
+    def visible_to(self, user: Any) -> ChannelQuerySet:
+        """Staff see every channel; everyone else the channels they are a member of."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(members=user)
+
+
+class Channel(models.Model):
+    """One connected account on one platform."""
+
+    platform = models.CharField(max_length=20, choices=[(p.value, p.name.title()) for p in Platform])
+    name = models.CharField(max_length=200)
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                           help_text="Public id used in the channel's webhook URL.")
+    settings = models.JSONField(default=dict, blank=True,
+                                help_text="Non-secret settings: base URLs, own address, …")
+    credentials = EncryptedJSONField(default=dict, blank=True,
+                                     help_text="API keys and client secrets, encrypted at rest.")
+    webhook_secrets = EncryptedJSONField(default=list, blank=True,
+                                         help_text="Any of these authenticates a webhook.")
+    is_active = models.BooleanField(default=True)
+    poll_interval = models.PositiveIntegerField(default=60, help_text="Seconds; 0 turns it off.")
+    poll_cursor = models.JSONField(default=dict, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    members = models.ManyToManyField(django_settings.AUTH_USER_MODEL, blank=True,
+                                     related_name="channels")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ChannelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("platform", "name")
+        constraints = [
+            models.UniqueConstraint(fields=("platform", "name"), name="channel_platform_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.platform})"
+
+    def context(self) -> ChannelContext:
+        return ChannelContext(platform=self.platform, settings=dict(self.settings))
+
+    def webhook_path(self) -> str:
+        return reverse("webhook", kwargs={"platform": self.platform, "key": self.key})

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from rest_framework import viewsets
+
+from inbox.api.permissions import visible_channels
+from relationships.models import Relationship
+
+from .serializers import RelationshipSerializer
+
+
+class RelationshipViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = RelationshipSerializer
+    filterset_fields = ("channel", "status", "direction")
+
+    def get_queryset(self) -> QuerySet[Relationship]:
+        return (
+            Relationship.objects.filter(channel__in=visible_channels(self.request.user))
+            .select_related("template")
+            .prefetch_related("changes")
+            .order_by("-platform_updated_at", "-id")
+        )

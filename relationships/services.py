@@ -1,0 +1,98 @@
+"""Writes of the relationships app; its appliers plug into the inbox pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inbox.connectors.base import (
+    RelationshipChangeInfo,
+    RelationshipDecomposed,
+    RelationshipUpserted,
+    TemplateInfo,
+)
+from inbox.db import get_or_insert
+from inbox.models import Channel, InboundEvent
+from inbox.pipeline import register_applier
+
+from .models import Relationship, RelationshipChange, RelationshipStatus, RelationshipTemplate
+
+
+def _template(channel: Channel, info: TemplateInfo) -> RelationshipTemplate:
+    values = {"is_own": info.is_own, "created_by": info.created_by[:255],
+              "created_at": info.created_at, "expires_at": info.expires_at,
+              "content": info.content, "max_allocations": info.max_allocations}
+    template, created = get_or_insert(
+        RelationshipTemplate, {"channel": channel, "external_id": info.template_id}, values
+    )
+    # A 7.x event names only the template id; a 1.x one or the API carries the rest.
+    gaps = [f for f, v in values.items() if v not in (None, "") and getattr(template, f) in
+            (None, "")]
+    if not created and gaps:
+        for field in gaps:
+            setattr(template, field, values[field])
+        template.save(update_fields=gaps)
+    return template
+
+
+@register_applier(RelationshipUpserted)
+def apply_relationship_upserted(*, channel: Channel, event: RelationshipUpserted,
+                                inbound: InboundEvent | None = None) -> Relationship:
+    """Store the relationship's state unless what is stored is newer (a higher revision).
+
+    A relationship we decomposed stays decomposed.
+    """
+    values: dict[str, Any] = {
+        "peer": event.peer[:255],
+        "peer_public_key": event.peer_public_key,
+        "status": event.status,
+        "direction": event.direction,
+        "template": _template(channel, event.template) if event.template else None,
+        "creation_content": event.creation_content,
+        "audit_log": [dict(entry) for entry in event.audit_log],
+        "peer_deletion": dict(event.peer_deletion) if event.peer_deletion else None,
+        "revision": event.revision,
+        "platform_updated_at": event.updated_at,
+    }
+    relationship, created = get_or_insert(
+        Relationship, {"channel": channel, "external_id": event.relationship_id}, values
+    )
+    if not created:
+        if relationship.status == RelationshipStatus.DECOMPOSED:
+            values = {k: v for k, v in values.items() if k in ("peer", "peer_public_key")
+                      and not getattr(relationship, k)}
+        elif event.revision < relationship.revision:
+            values = {}
+        changed = [f for f, v in values.items() if getattr(relationship, f) != v]
+        for field in changed:
+            setattr(relationship, field, values[field])
+        if changed:
+            relationship.save(update_fields=[*changed, "updated_at"])
+    for change in event.changes:
+        _change(relationship, change)
+    return relationship
+
+
+def _change(relationship: Relationship, info: RelationshipChangeInfo) -> None:
+    values = {"type": info.type, "status": info.status, "requested_by": info.requested_by[:255],
+              "requested_at": info.requested_at, "request_content": info.request_content,
+              "response": dict(info.response) if info.response else None}
+    change, created = get_or_insert(
+        RelationshipChange, {"relationship": relationship, "external_id": info.change_id}, values
+    )
+    # A change only ever leaves Pending, once.
+    if not created and change.status == "Pending" and info.status != "Pending":
+        change.status, change.response = values["status"], values["response"]
+        change.save(update_fields=["status", "response"])
+
+
+@register_applier(RelationshipDecomposed)
+def apply_relationship_decomposed(*, channel: Channel, event: RelationshipDecomposed,
+                                  inbound: InboundEvent | None = None) -> None:
+    relationship, _ = get_or_insert(
+        Relationship, {"channel": channel, "external_id": event.relationship_id},
+        {"peer": "", "status": RelationshipStatus.DECOMPOSED,
+         "direction": Relationship.Direction.OUTGOING},
+    )
+    if relationship.status != RelationshipStatus.DECOMPOSED:
+        relationship.status = RelationshipStatus.DECOMPOSED
+        relationship.save(update_fields=["status", "updated_at"])

@@ -1,0 +1,129 @@
+"""The HTTP contract of the one webhook view (DESIGN.md §4): 202/401/404/413/400/503, never 500."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.db import connection
+
+from inbox.models import InboundEvent, Message
+from tests.factories import ChannelFactory
+from tests.helpers import fixture_bytes
+
+pytestmark = pytest.mark.django_db
+
+SENT = fixture_bytes("scalar", "chat_message_sent")
+
+
+@pytest.fixture
+def channel():
+    return ChannelFactory(platform="scalar")
+
+
+def test_authentic_webhook_is_stored_and_answered_202(channel, post_webhook):
+    response = post_webhook(channel, SENT)
+
+    assert response.status_code == 202
+    assert response.json() == {"detail": "accepted", "events": 1}
+    event = InboundEvent.objects.get()
+    assert (event.channel, event.source, event.state) == (channel, "webhook", "pending")
+    assert event.event_name == "message.sent"
+    assert event.payload["event"]["eventData"]["messageId"] == "ebe4996e-8646-44c5-8f70-785f11dc74ae"
+    assert "X-SCALAR-Signature" not in event.headers  # secrets and signatures are not kept
+
+
+def test_duplicate_delivery_is_accepted_and_stored_once(channel, post_webhook, process):
+    first = post_webhook(channel, SENT)
+    second = post_webhook(channel, SENT)
+    process()
+    third = post_webhook(channel, SENT)
+    process()
+
+    assert [r.status_code for r in (first, second, third)] == [202, 202, 202]
+    assert InboundEvent.objects.count() == 1
+    assert Message.objects.count() == 1
+
+
+def test_unknown_platform_is_404(channel, post_webhook):
+    response = post_webhook(channel, SENT, path=f"/webhooks/telegram/{channel.key}/")
+    assert response.status_code == 404
+    assert not InboundEvent.objects.exists()
+
+
+def test_unknown_channel_key_is_404(channel, post_webhook):
+    response = post_webhook(channel, SENT, path=f"/webhooks/scalar/{uuid.uuid4()}/")
+    assert response.status_code == 404
+
+
+def test_channel_of_another_platform_is_404(channel, post_webhook):
+    response = post_webhook(channel, SENT, path=f"/webhooks/comapi/{channel.key}/")
+    assert response.status_code == 404
+    assert not InboundEvent.objects.exists()
+
+
+def test_inactive_channel_is_404(post_webhook):
+    channel = ChannelFactory(platform="scalar", is_active=False)
+    assert post_webhook(channel, SENT).status_code == 404
+
+
+def test_body_over_one_mebibyte_is_413(channel, post_webhook):
+    document = json.loads(SENT)
+    document["padding"] = "x" * (1024 * 1024)
+    response = post_webhook(channel, json.dumps(document).encode())
+    assert response.status_code == 413
+    assert not InboundEvent.objects.exists()
+
+
+def test_body_of_exactly_one_mebibyte_is_accepted(channel, post_webhook):
+    document = json.loads(SENT)
+    document["padding"] = ""
+    body = json.dumps(document).encode()
+    document["padding"] = "x" * (1024 * 1024 - len(body))
+    body = json.dumps(document).encode()
+    assert len(body) == 1024 * 1024
+    assert post_webhook(channel, body).status_code == 202
+
+
+def test_authentic_body_that_is_not_json_is_400_and_kept_as_failed(channel, post_webhook):
+    response = post_webhook(channel, b"\xff\xfe not json at all")
+
+    assert response.status_code == 400
+    event = InboundEvent.objects.get()
+    assert event.state == "failed"
+    assert bytes(event.raw_body) == b"\xff\xfe not json at all"
+    assert event.error
+
+
+def test_authentic_json_of_the_wrong_shape_is_400_and_kept(channel, post_webhook):
+    response = post_webhook(channel, b'{"hello": "world"}')
+
+    assert response.status_code == 400
+    assert "scalar" in response.json()["detail"]
+    assert InboundEvent.objects.get().state == "failed"
+
+
+def test_unsigned_garbage_is_401_not_400(channel, post_webhook):
+    assert post_webhook(channel, b"garbage", secret=None).status_code == 401
+    assert not InboundEvent.objects.exists()
+
+
+def test_get_is_not_allowed(channel, client):
+    assert client.get(channel.webhook_path()).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_outage_is_503_so_the_platform_retries(channel, post_webhook):
+    settings_dict = connection.settings_dict
+    original_port = settings_dict["PORT"]
+    connection.close()
+    settings_dict["PORT"] = "1"  # nothing listens there: every query fails to connect
+    try:
+        response = post_webhook(channel, SENT)
+    finally:
+        connection.close()
+        settings_dict["PORT"] = original_port
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("temporarily unavailable")
+    assert not InboundEvent.objects.exists()
