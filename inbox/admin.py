@@ -18,8 +18,15 @@ from .models import (
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ("name", "platform", "key", "is_active", "poll_interval", "last_polled_at",
-                    "created_at")
+    list_display = (
+        "name",
+        "platform",
+        "key",
+        "is_active",
+        "poll_interval",
+        "last_polled_at",
+        "created_at",
+    )
     list_filter = ("platform", "is_active")
     search_fields = ("name", "key")
     filter_horizontal = ("members",)
@@ -51,8 +58,14 @@ class ConversationAdmin(admin.ModelAdmin):
 class RecipientInline(admin.TabularInline):
     model = Recipient
     extra = 0
-    readonly_fields = ("address", "status", "delivered_at", "read_at", "flags",
-                       "relationship_external_id")
+    readonly_fields = (
+        "address",
+        "status",
+        "delivered_at",
+        "read_at",
+        "flags",
+        "relationship_external_id",
+    )
 
 
 class AttachmentInline(admin.TabularInline):
@@ -63,8 +76,15 @@ class AttachmentInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "conversation", "direction", "content_kind", "audience",
-                    "status", "sent_at")
+    list_display = (
+        "__str__",
+        "conversation",
+        "direction",
+        "content_kind",
+        "audience",
+        "status",
+        "sent_at",
+    )
     list_filter = ("direction", "status", "content_kind", "audience", "channel__platform")
     search_fields = ("external_id", "text", "subject", "conversation__external_id")
     list_select_related = ("conversation",)
@@ -100,14 +120,33 @@ class ReadStateAdmin(admin.ModelAdmin):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "event_name", "channel", "source", "state", "attempts",
-                    "received_at", "processed_at")
+    list_display = (
+        "id",
+        "event_name",
+        "channel",
+        "source",
+        "state",
+        "attempts",
+        "received_at",
+        "processed_at",
+    )
     list_filter = ("state", "source", "channel__platform", "channel")
     search_fields = ("dedup_key", "event_name", "error")
     list_select_related = ("channel",)
-    readonly_fields = ("channel", "source", "event_name", "dedup_key", "payload", "headers",
-                       "state", "attempts", "error", "received_at", "next_attempt_at",
-                       "processed_at")
+    readonly_fields = (
+        "channel",
+        "source",
+        "event_name",
+        "dedup_key",
+        "payload",
+        "headers",
+        "state",
+        "attempts",
+        "error",
+        "received_at",
+        "next_attempt_at",
+        "processed_at",
+    )
     exclude = ("raw_body",)
     actions = ("retry_events",)
 

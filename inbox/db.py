@@ -10,7 +10,9 @@ from django.db import IntegrityError, connection, models, transaction
 M = TypeVar("M", bound=models.Model)
 
 
-def get_or_insert(model: type[M], lookup: dict[str, Any], defaults: dict[str, Any]) -> tuple[M, bool]:
+def get_or_insert(
+    model: type[M], lookup: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[M, bool]:
     """Fetch the row matching ``lookup`` (a unique key) or insert it; safe under concurrency.
 
     Two transactions inserting the same key meet at the unique constraint: the loser's insert

@@ -66,14 +66,12 @@ def claim_batch(*, size: int, received_before: Any = None) -> list[int]:
         if received_before is not None:
             events = events.filter(received_at__lte=received_before)
         ids = list(
-            events.order_by("id").select_for_update(skip_locked=True).values_list("id", flat=True)[
-                :size
-            ]
+            events.order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:size]
         )
         if ids:
-            InboundEvent.objects.filter(id__in=ids).update(
-                next_attempt_at=timezone.now() + LEASE
-            )
+            InboundEvent.objects.filter(id__in=ids).update(next_attempt_at=timezone.now() + LEASE)
     return ids
 
 
@@ -101,16 +99,21 @@ def process_event(event: InboundEvent) -> str:
         retry_at = None
         if event.attempts < settings.INBOUND_MAX_ATTEMPTS:
             retry_at = timezone.now() + retry_delay(event.attempts)
-        _finish(event, InboundEvent.State.FAILED, error=f"{type(exc).__name__}: {exc}",
-                next_attempt_at=retry_at)
+        _finish(
+            event,
+            InboundEvent.State.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            next_attempt_at=retry_at,
+        )
     else:
         state = InboundEvent.State.PROCESSED if normalized else InboundEvent.State.IGNORED
         _finish(event, state)
     return event.state
 
 
-def _finish(event: InboundEvent, state: str, *, error: str = "",
-            next_attempt_at: Any = None) -> None:
+def _finish(
+    event: InboundEvent, state: str, *, error: str = "", next_attempt_at: Any = None
+) -> None:
     event.state = state
     event.error = error
     event.next_attempt_at = next_attempt_at

@@ -47,15 +47,23 @@ from .pipeline import register_applier
 
 logger = logging.getLogger(__name__)
 
-STEP_STATUS = {Step.SENT: MessageStatus.SENT, Step.DELIVERED: MessageStatus.DELIVERED,
-               Step.READ: MessageStatus.READ}
+STEP_STATUS = {
+    Step.SENT: MessageStatus.SENT,
+    Step.DELIVERED: MessageStatus.DELIVERED,
+    Step.READ: MessageStatus.READ,
+}
 
 
 # --- receiving ---------------------------------------------------------------------------------
 
 
-def receive_events(*, channel: Channel, deliveries: Sequence[Delivery], source: str,
-                   headers: Mapping[str, str] | None = None) -> None:
+def receive_events(
+    *,
+    channel: Channel,
+    deliveries: Sequence[Delivery],
+    source: str,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     """Store deliveries as pending InboundEvents and queue their processing after commit.
 
     A delivery whose ``(channel, dedup_key)`` is already stored is dropped silently: redelivery
@@ -63,8 +71,14 @@ def receive_events(*, channel: Channel, deliveries: Sequence[Delivery], source: 
     that the platform retries).
     """
     rows = [
-        InboundEvent(channel=channel, source=source, event_name=d.event_name[:200],
-                     dedup_key=d.dedup_key, payload=d.payload, headers=dict(headers or {}))
+        InboundEvent(
+            channel=channel,
+            source=source,
+            event_name=d.event_name[:200],
+            dedup_key=d.dedup_key,
+            payload=d.payload,
+            headers=dict(headers or {}),
+        )
         for d in deliveries
     ]
     with transaction.atomic():
@@ -72,14 +86,21 @@ def receive_events(*, channel: Channel, deliveries: Sequence[Delivery], source: 
         transaction.on_commit(queue_processing)
 
 
-def record_unreadable_event(*, channel: Channel, body: bytes, source: str,
-                            headers: Mapping[str, str] | None, error: str) -> InboundEvent:
+def record_unreadable_event(
+    *, channel: Channel, body: bytes, source: str, headers: Mapping[str, str] | None, error: str
+) -> InboundEvent:
     """Keep an authentic body that is not JSON as a failed event, for forensics."""
     event, _ = get_or_insert(
         InboundEvent,
         {"channel": channel, "dedup_key": f"unreadable:{hashlib.sha256(body).hexdigest()}"},
-        {"source": source, "raw_body": body, "headers": dict(headers or {}),
-         "state": InboundEvent.State.FAILED, "error": error, "processed_at": timezone.now()},
+        {
+            "source": source,
+            "raw_body": body,
+            "headers": dict(headers or {}),
+            "state": InboundEvent.State.FAILED,
+            "error": error,
+            "processed_at": timezone.now(),
+        },
     )
     return event
 
@@ -93,8 +114,9 @@ def queue_processing() -> None:
     try:
         process_inbound_events.apply_async(retry=False)
     except Exception:  # the broker is down; stored events are safe
-        logger.warning("could not queue processing; the sweeper will pick the events up",
-                       exc_info=True)
+        logger.warning(
+            "could not queue processing; the sweeper will pick the events up", exc_info=True
+        )
 
 
 def retry_inbound_event(*, event: InboundEvent) -> None:
@@ -126,15 +148,21 @@ def _participants(conversation: Conversation, parties: Iterable[Party]) -> dict[
     """Make sure every party is a participant; fill in names and roles we learn."""
     wanted = {p.address: p for p in parties if p.address}
     existing = {p.address: p for p in conversation.participants.filter(address__in=wanted)}
-    missing = [Participant(conversation=conversation, address=a, name=p.name[:200], role=p.role)
-               for a, p in wanted.items() if a not in existing]
+    missing = [
+        Participant(conversation=conversation, address=a, name=p.name[:200], role=p.role)
+        for a, p in wanted.items()
+        if a not in existing
+    ]
     if missing:
         Participant.objects.bulk_create(missing, ignore_conflicts=True)
         existing = {p.address: p for p in conversation.participants.filter(address__in=wanted)}
     for address, party in wanted.items():
         row = existing[address]
-        changed = [f for f, v in (("name", party.name[:200]), ("role", party.role))
-                   if v and getattr(row, f) != v]
+        changed = [
+            f
+            for f, v in (("name", party.name[:200]), ("role", party.role))
+            if v and getattr(row, f) != v
+        ]
         for field in changed:
             setattr(row, field, getattr(party, field)[:200])
         if changed:
@@ -147,8 +175,9 @@ def _not_older(at: datetime | None, stored: datetime | None) -> bool:
 
 
 @register_applier(ConversationChanged)
-def apply_conversation_changed(*, channel: Channel, event: ConversationChanged,
-                               inbound: InboundEvent | None = None) -> None:
+def apply_conversation_changed(
+    *, channel: Channel, event: ConversationChanged, inbound: InboundEvent | None = None
+) -> None:
     conversation = _conversation(channel, event.conversation_id)
     fields: list[str] = []
     if event.status is not None and _not_older(event.at, conversation.status_at):
@@ -177,8 +206,9 @@ def apply_conversation_changed(*, channel: Channel, event: ConversationChanged,
 
 
 @register_applier(ParticipantChanged)
-def apply_participant_changed(*, channel: Channel, event: ParticipantChanged,
-                              inbound: InboundEvent | None = None) -> None:
+def apply_participant_changed(
+    *, channel: Channel, event: ParticipantChanged, inbound: InboundEvent | None = None
+) -> None:
     conversation = _conversation(channel, event.conversation_id)
     row = _participants(conversation, [event.party])[event.party.address]
     if not _not_older(event.at, row.changed_at):
@@ -193,8 +223,9 @@ def apply_participant_changed(*, channel: Channel, event: ParticipantChanged,
 
 
 @register_applier(ProfileChanged)
-def apply_profile_changed(*, channel: Channel, event: ProfileChanged,
-                          inbound: InboundEvent | None = None) -> None:
+def apply_profile_changed(
+    *, channel: Channel, event: ProfileChanged, inbound: InboundEvent | None = None
+) -> None:
     Participant.objects.filter(conversation__channel=channel, address=event.address).update(
         name=event.name[:200]
     )
@@ -234,8 +265,9 @@ def typing_in(*, conversation: Conversation) -> list[str]:
 
 
 @register_applier(MessageUpserted)
-def apply_message_upserted(*, channel: Channel, event: MessageUpserted,
-                           inbound: InboundEvent | None = None) -> Message:
+def apply_message_upserted(
+    *, channel: Channel, event: MessageUpserted, inbound: InboundEvent | None = None
+) -> Message:
     conversation = _conversation(channel, event.conversation)
     people = _participants(conversation, [event.sender, *event.conversation.participants])
     fields = {
@@ -273,21 +305,28 @@ def apply_message_upserted(*, channel: Channel, event: MessageUpserted,
 
 def _link_replies(channel: Channel, message: Message) -> None:
     if message.reply_to_external_id and message.reply_to_id is None:
-        original = Message.objects.filter(channel=channel,
-                                          external_id=message.reply_to_external_id).first()
+        original = Message.objects.filter(
+            channel=channel, external_id=message.reply_to_external_id
+        ).first()
         if original is not None:
             message.reply_to = original
             message.save(update_fields=["reply_to"])
-    Message.objects.filter(channel=channel, reply_to_external_id=message.external_id,
-                           reply_to__isnull=True).update(reply_to=message)
+    Message.objects.filter(
+        channel=channel, reply_to_external_id=message.external_id, reply_to__isnull=True
+    ).update(reply_to=message)
 
 
 def _attachments(message: Message, event: MessageUpserted) -> None:
     existing = {a.external_id: a for a in message.attachments.all()}
     for info in event.attachments:
-        values = {"filename": info.filename[:255], "mime_type": info.mime_type[:120],
-                  "size": info.size, "caption": info.caption, "preview": info.preview,
-                  "url": info.url[:2048]}
+        values = {
+            "filename": info.filename[:255],
+            "mime_type": info.mime_type[:120],
+            "size": info.size,
+            "caption": info.caption,
+            "preview": info.preview,
+            "url": info.url[:2048],
+        }
         row = existing.get(info.external_id[:1024])
         if row is None:
             Attachment.objects.bulk_create(
@@ -304,9 +343,15 @@ def _attachments(message: Message, event: MessageUpserted) -> None:
 
 
 def _recipients(message: Message, event: MessageUpserted) -> None:
-    rows = [Recipient(message=message, address=p.address,
-                      relationship_external_id=event.relationship_ids.get(p.address, ""))
-            for p in event.recipients if p.address]
+    rows = [
+        Recipient(
+            message=message,
+            address=p.address,
+            relationship_external_id=event.relationship_ids.get(p.address, ""),
+        )
+        for p in event.recipients
+        if p.address
+    ]
     if rows:
         Recipient.objects.bulk_create(rows, ignore_conflicts=True)
     for address, relationship_id in event.relationship_ids.items():
@@ -315,24 +360,34 @@ def _recipients(message: Message, event: MessageUpserted) -> None:
         )
 
 
-def _observe(channel: Channel, observations: Iterable[StatusObserved],
-             inbound: InboundEvent | None) -> None:
+def _observe(
+    channel: Channel, observations: Iterable[StatusObserved], inbound: InboundEvent | None
+) -> None:
     fallback = inbound.received_at if inbound else timezone.now()
-    rows = [MessageStatusEvent(channel=channel, message_external_id=o.message_id,
-                               status=o.status[:40], participant=o.participant[:255],
-                               at=o.at or fallback, inbound_event=inbound)
-            for o in observations]
+    rows = [
+        MessageStatusEvent(
+            channel=channel,
+            message_external_id=o.message_id,
+            status=o.status[:40],
+            participant=o.participant[:255],
+            at=o.at or fallback,
+            inbound_event=inbound,
+        )
+        for o in observations
+    ]
     if rows:
         MessageStatusEvent.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 @register_applier(StatusChanged)
-def apply_status_changed(*, channel: Channel, event: StatusChanged,
-                         inbound: InboundEvent | None = None) -> None:
+def apply_status_changed(
+    *, channel: Channel, event: StatusChanged, inbound: InboundEvent | None = None
+) -> None:
     lock_conversation(channel.pk, event.conversation_id)
     _observe(channel, [event.observation], inbound)
-    message = Message.objects.filter(channel=channel,
-                                     external_id=event.observation.message_id).first()
+    message = Message.objects.filter(
+        channel=channel, external_id=event.observation.message_id
+    ).first()
     if message is not None:
         refresh_delivery(message=message)
     # Otherwise the observation waits, stored, until its message arrives.
@@ -344,9 +399,9 @@ def refresh_delivery(*, message: Message) -> None:
     Derived from the full set of observations, so the order they arrived in does not matter;
     statuses only move forward.
     """
-    MessageStatusEvent.objects.filter(channel_id=message.channel_id,
-                                      message_external_id=message.external_id,
-                                      message__isnull=True).update(message=message)
+    MessageStatusEvent.objects.filter(
+        channel_id=message.channel_id, message_external_id=message.external_id, message__isnull=True
+    ).update(message=message)
     events = list(message.status_events.all())
     recipients = {r.address: r for r in message.recipients.all()}
     newcomers = {e.participant for e in events if e.participant} - recipients.keys()
@@ -367,8 +422,9 @@ def refresh_delivery(*, message: Message) -> None:
         mine = [e for e in events if e.participant in (address, "")]
         values = {
             "status": _best_status(MessageStatus.SENT, (e.status for e in mine)),
-            "delivered_at": min((e.at for e in mine
-                                 if e.status in (Step.DELIVERED, Step.READ)), default=None),
+            "delivered_at": min(
+                (e.at for e in mine if e.status in (Step.DELIVERED, Step.READ)), default=None
+            ),
             "read_at": min((e.at for e in mine if e.status == Step.READ), default=None),
             "flags": _flags(mine),
         }
@@ -402,8 +458,9 @@ def _touch_conversation(conversation: Conversation, message: Message) -> None:
     current = conversation.last_message
     if current is None or _timeline_key(message) >= _timeline_key(current):
         conversation.last_message = message
-        conversation.last_activity_at = max(message.sent_at,
-                                            conversation.last_activity_at or message.sent_at)
+        conversation.last_activity_at = max(
+            message.sent_at, conversation.last_activity_at or message.sent_at
+        )
         conversation.save(update_fields=["last_message", "last_activity_at"])
 
 
@@ -415,9 +472,14 @@ def _timeline_key(message: Message) -> tuple[Any, ...]:
 # --- channels ----------------------------------------------------------------------------------
 
 
-def create_channel(*, platform: str, name: str, webhook_secrets: Sequence[str] = (),
-                   settings: Mapping[str, Any] | None = None,
-                   credentials: Mapping[str, Any] | None = None) -> Channel:
+def create_channel(
+    *,
+    platform: str,
+    name: str,
+    webhook_secrets: Sequence[str] = (),
+    settings: Mapping[str, Any] | None = None,
+    credentials: Mapping[str, Any] | None = None,
+) -> Channel:
     """Create a channel. Raises ``ValueError`` for an unknown platform or a taken name."""
     from .connectors.base import Platform
 
@@ -426,7 +488,10 @@ def create_channel(*, platform: str, name: str, webhook_secrets: Sequence[str] =
     with transaction.atomic():
         if Channel.objects.filter(platform=platform, name=name).exists():
             raise ValueError(f"a {platform} channel named {name!r} exists already")
-        return Channel.objects.create(platform=platform, name=name,
-                                      webhook_secrets=list(webhook_secrets),
-                                      settings=dict(settings or {}),
-                                      credentials=dict(credentials or {}))
+        return Channel.objects.create(
+            platform=platform,
+            name=name,
+            webhook_secrets=list(webhook_secrets),
+            settings=dict(settings or {}),
+            credentials=dict(credentials or {}),
+        )

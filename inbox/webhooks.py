@@ -24,8 +24,13 @@ from .models import Channel, InboundEvent
 logger = logging.getLogger(__name__)
 
 # Headers worth keeping with the raw event; signatures and secrets are never stored.
-KEPT_HEADERS = ("Content-Type", "User-Agent", "X-LivePerson-Account-Id",
-                "X-LivePerson-Client-Id", "X-Request-Id")
+KEPT_HEADERS = (
+    "Content-Type",
+    "User-Agent",
+    "X-LivePerson-Account-Id",
+    "X-LivePerson-Client-Id",
+    "X-Request-Id",
+)
 
 
 def _answer(status: int, detail: str, **extra: object) -> JsonResponse:
@@ -56,8 +61,7 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
     if channel is None:
         return _answer(404, "unknown channel")
 
-    if not connector.verify(request.headers, body, channel.webhook_secrets or [],
-                            channel.settings):
+    if not connector.verify(request.headers, body, channel.webhook_secrets or [], channel.settings):
         return _answer(401, "missing or invalid signature")
 
     headers = {h: request.headers[h] for h in KEPT_HEADERS if h in request.headers}
@@ -66,12 +70,20 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
             document = json.loads(body)
             deliveries = connector.split(document)
         except (ValueError, PayloadError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-            services.record_unreadable_event(channel=channel, body=body,
-                                             source=InboundEvent.Source.WEBHOOK,
-                                             headers=headers, error=str(exc)[:1000])
+            services.record_unreadable_event(
+                channel=channel,
+                body=body,
+                source=InboundEvent.Source.WEBHOOK,
+                headers=headers,
+                error=str(exc)[:1000],
+            )
             return _answer(400, f"body is not a valid {platform} document: {exc}")
-        services.receive_events(channel=channel, deliveries=deliveries,
-                                source=InboundEvent.Source.WEBHOOK, headers=headers)
+        services.receive_events(
+            channel=channel,
+            deliveries=deliveries,
+            source=InboundEvent.Source.WEBHOOK,
+            headers=headers,
+        )
     except DatabaseError:
         logger.exception("database unavailable while storing a webhook")
         return _answer(503, "temporarily unavailable, retry later")

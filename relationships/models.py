@@ -18,8 +18,9 @@ class RelationshipStatus(models.TextChoices):
 class RelationshipTemplate(models.Model):
     """An enmeshed relationship template (``RLT…``), ours or a peer's."""
 
-    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE,
-                                related_name="relationship_templates")
+    channel = models.ForeignKey(
+        "inbox.Channel", on_delete=models.CASCADE, related_name="relationship_templates"
+    )
     external_id = models.CharField(max_length=64)
     is_own = models.BooleanField(null=True)
     created_by = models.CharField(max_length=255, blank=True)
@@ -31,8 +32,9 @@ class RelationshipTemplate(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         constraints = [
-            models.UniqueConstraint(fields=("channel", "external_id"),
-                                    name="template_channel_external_id"),
+            models.UniqueConstraint(
+                fields=("channel", "external_id"), name="template_channel_external_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -44,15 +46,21 @@ class Relationship(models.Model):
         INCOMING = "incoming"
         OUTGOING = "outgoing"
 
-    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE,
-                                related_name="relationships")
+    channel = models.ForeignKey(
+        "inbox.Channel", on_delete=models.CASCADE, related_name="relationships"
+    )
     external_id = models.CharField(max_length=64)
     peer = models.CharField(max_length=255)
     peer_public_key = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=RelationshipStatus.choices)
     direction = models.CharField(max_length=10, choices=Direction.choices)
-    template = models.ForeignKey(RelationshipTemplate, null=True, blank=True,
-                                 on_delete=models.SET_NULL, related_name="relationships")
+    template = models.ForeignKey(
+        RelationshipTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="relationships",
+    )
     creation_content = models.JSONField(null=True, blank=True)
     audit_log = models.JSONField(default=list, blank=True)
     peer_deletion = models.JSONField(null=True, blank=True)
@@ -61,8 +69,9 @@ class Relationship(models.Model):
     platform_updated_at = models.DateTimeField(null=True, blank=True)
     # The inbox user's decision and what the platform answered (carried out by a worker).
     decision = models.CharField(max_length=10, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_outcome = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -71,8 +80,9 @@ class Relationship(models.Model):
     class Meta:
         ordering = ("-platform_updated_at", "-id")
         constraints = [
-            models.UniqueConstraint(fields=("channel", "external_id"),
-                                    name="relationship_channel_external_id"),
+            models.UniqueConstraint(
+                fields=("channel", "external_id"), name="relationship_channel_external_id"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -80,14 +90,15 @@ class Relationship(models.Model):
 
     @property
     def is_incoming_pending(self) -> bool:
-        return self.status == RelationshipStatus.PENDING and self.direction == self.Direction.INCOMING
+        return (
+            self.status == RelationshipStatus.PENDING and self.direction == self.Direction.INCOMING
+        )
 
 
 class RelationshipChange(models.Model):
     """A 1.x-4.x relationship change (``RCH…``); decisions there are made on a change."""
 
-    relationship = models.ForeignKey(Relationship, on_delete=models.CASCADE,
-                                     related_name="changes")
+    relationship = models.ForeignKey(Relationship, on_delete=models.CASCADE, related_name="changes")
     external_id = models.CharField(max_length=64)
     type = models.CharField(max_length=40)
     status = models.CharField(max_length=20)
@@ -99,8 +110,9 @@ class RelationshipChange(models.Model):
     class Meta:
         ordering = ("requested_at", "id")
         constraints = [
-            models.UniqueConstraint(fields=("relationship", "external_id"),
-                                    name="change_relationship_external_id"),
+            models.UniqueConstraint(
+                fields=("relationship", "external_id"), name="change_relationship_external_id"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,15 +18,21 @@ from .models import Relationship, RelationshipChange, RelationshipStatus, Relati
 
 
 def _template(channel: Channel, info: TemplateInfo) -> RelationshipTemplate:
-    values = {"is_own": info.is_own, "created_by": info.created_by[:255],
-              "created_at": info.created_at, "expires_at": info.expires_at,
-              "content": info.content, "max_allocations": info.max_allocations}
+    values = {
+        "is_own": info.is_own,
+        "created_by": info.created_by[:255],
+        "created_at": info.created_at,
+        "expires_at": info.expires_at,
+        "content": info.content,
+        "max_allocations": info.max_allocations,
+    }
     template, created = get_or_insert(
         RelationshipTemplate, {"channel": channel, "external_id": info.template_id}, values
     )
     # A 7.x event names only the template id; a 1.x one or the API carries the rest.
-    gaps = [f for f, v in values.items() if v not in (None, "") and getattr(template, f) in
-            (None, "")]
+    gaps = [
+        f for f, v in values.items() if v not in (None, "") and getattr(template, f) in (None, "")
+    ]
     if not created and gaps:
         for field in gaps:
             setattr(template, field, values[field])
@@ -35,8 +41,9 @@ def _template(channel: Channel, info: TemplateInfo) -> RelationshipTemplate:
 
 
 @register_applier(RelationshipUpserted)
-def apply_relationship_upserted(*, channel: Channel, event: RelationshipUpserted,
-                                inbound: InboundEvent | None = None) -> Relationship:
+def apply_relationship_upserted(
+    *, channel: Channel, event: RelationshipUpserted, inbound: InboundEvent | None = None
+) -> Relationship:
     """Store the relationship's state unless what is stored is newer (a higher revision).
 
     A relationship we decomposed stays decomposed.
@@ -58,8 +65,11 @@ def apply_relationship_upserted(*, channel: Channel, event: RelationshipUpserted
     )
     if not created:
         if relationship.status == RelationshipStatus.DECOMPOSED:
-            values = {k: v for k, v in values.items() if k in ("peer", "peer_public_key")
-                      and not getattr(relationship, k)}
+            values = {
+                k: v
+                for k, v in values.items()
+                if k in ("peer", "peer_public_key") and not getattr(relationship, k)
+            }
         elif event.revision < relationship.revision:
             values = {}
         changed = [f for f, v in values.items() if getattr(relationship, f) != v]
@@ -73,9 +83,14 @@ def apply_relationship_upserted(*, channel: Channel, event: RelationshipUpserted
 
 
 def _change(relationship: Relationship, info: RelationshipChangeInfo) -> None:
-    values = {"type": info.type, "status": info.status, "requested_by": info.requested_by[:255],
-              "requested_at": info.requested_at, "request_content": info.request_content,
-              "response": dict(info.response) if info.response else None}
+    values = {
+        "type": info.type,
+        "status": info.status,
+        "requested_by": info.requested_by[:255],
+        "requested_at": info.requested_at,
+        "request_content": info.request_content,
+        "response": dict(info.response) if info.response else None,
+    }
     change, created = get_or_insert(
         RelationshipChange, {"relationship": relationship, "external_id": info.change_id}, values
     )
@@ -86,12 +101,17 @@ def _change(relationship: Relationship, info: RelationshipChangeInfo) -> None:
 
 
 @register_applier(RelationshipDecomposed)
-def apply_relationship_decomposed(*, channel: Channel, event: RelationshipDecomposed,
-                                  inbound: InboundEvent | None = None) -> None:
+def apply_relationship_decomposed(
+    *, channel: Channel, event: RelationshipDecomposed, inbound: InboundEvent | None = None
+) -> None:
     relationship, _ = get_or_insert(
-        Relationship, {"channel": channel, "external_id": event.relationship_id},
-        {"peer": "", "status": RelationshipStatus.DECOMPOSED,
-         "direction": Relationship.Direction.OUTGOING},
+        Relationship,
+        {"channel": channel, "external_id": event.relationship_id},
+        {
+            "peer": "",
+            "status": RelationshipStatus.DECOMPOSED,
+            "direction": Relationship.Direction.OUTGOING,
+        },
     )
     if relationship.status != RelationshipStatus.DECOMPOSED:
         relationship.status = RelationshipStatus.DECOMPOSED

@@ -17,26 +17,41 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.exit("The suite needs PostgreSQL: set DATABASE_URL=postgres://… (make test does).",
-                    returncode=3)
+        pytest.exit(
+            "The suite needs PostgreSQL: set DATABASE_URL=postgres://… (make test does).",
+            returncode=3,
+        )
     import psycopg
 
     try:
-        psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"],
-                        password=db["PASSWORD"], dbname="postgres", connect_timeout=3).close()
+        psycopg.connect(
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            password=db["PASSWORD"],
+            dbname="postgres",
+            connect_timeout=3,
+        ).close()
     except psycopg.OperationalError as exc:
-        pytest.exit(f"PostgreSQL at {db['HOST']}:{db['PORT']} is not reachable ({exc}). Start "
-                    "it: pg_ctlcluster --skip-systemctl-redirect <version> main start", returncode=3)
+        pytest.exit(
+            f"PostgreSQL at {db['HOST']}:{db['PORT']} is not reachable ({exc}). Start "
+            "it: pg_ctlcluster --skip-systemctl-redirect <version> main start",
+            returncode=3,
+        )
     if not settings.REDIS_URL:
-        pytest.exit("The suite needs Redis: set REDIS_URL=redis://… (make test does).",
-                    returncode=3)
+        pytest.exit(
+            "The suite needs Redis: set REDIS_URL=redis://… (make test does).", returncode=3
+        )
     import redis
 
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        pytest.exit(f"Redis at {settings.REDIS_URL} is not reachable ({exc}). Start it: "
-                    "redis-server --daemonize yes --port 6379", returncode=3)
+        pytest.exit(
+            f"Redis at {settings.REDIS_URL} is not reachable ({exc}). Start it: "
+            "redis-server --daemonize yes --port 6379",
+            returncode=3,
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -73,16 +88,25 @@ def post_webhook(client: Any) -> Callable[..., Any]:
     """POST a body to a channel's webhook, signed with ``secret`` unless ``headers`` are given."""
     from inbox.connectors.base import get_connector
 
-    def post(channel: Any, body: bytes | dict[str, Any] | list[Any], *,
-             secret: str | None = "secret-current", headers: dict[str, str] | None = None,
-             path: str | None = None) -> Any:
+    def post(
+        channel: Any,
+        body: bytes | dict[str, Any] | list[Any],
+        *,
+        secret: str | None = "secret-current",
+        headers: dict[str, str] | None = None,
+        path: str | None = None,
+    ) -> Any:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         if headers is None:
             headers = {}
             if secret is not None:
                 headers = get_connector(channel.platform).sign(raw, secret, channel.settings)
-        return client.post(path or channel.webhook_path(), data=raw,
-                           content_type="application/json", headers=headers)
+        return client.post(
+            path or channel.webhook_path(),
+            data=raw,
+            content_type="application/json",
+            headers=headers,
+        )
 
     return post
 

@@ -30,7 +30,9 @@ def test_authentic_webhook_is_stored_and_answered_202(channel, post_webhook):
     event = InboundEvent.objects.get()
     assert (event.channel, event.source, event.state) == (channel, "webhook", "pending")
     assert event.event_name == "message.sent"
-    assert event.payload["event"]["eventData"]["messageId"] == "ebe4996e-8646-44c5-8f70-785f11dc74ae"
+    assert (
+        event.payload["event"]["eventData"]["messageId"] == "ebe4996e-8646-44c5-8f70-785f11dc74ae"
+    )
     assert "X-SCALAR-Signature" not in event.headers  # secrets and signatures are not kept
 
 

@@ -7,8 +7,9 @@ from inbox.models import Conversation, InboundEvent
 
 
 class ConversationFilter(django_filters.FilterSet):
-    platform = django_filters.ChoiceFilter(field_name="channel__platform",
-                                           choices=[(p.value, p.value) for p in Platform])
+    platform = django_filters.ChoiceFilter(
+        field_name="channel__platform", choices=[(p.value, p.value) for p in Platform]
+    )
 
     class Meta:
         model = Conversation
@@ -16,8 +17,9 @@ class ConversationFilter(django_filters.FilterSet):
 
 
 class InboundEventFilter(django_filters.FilterSet):
-    platform = django_filters.ChoiceFilter(field_name="channel__platform",
-                                           choices=[(p.value, p.value) for p in Platform])
+    platform = django_filters.ChoiceFilter(
+        field_name="channel__platform", choices=[(p.value, p.value) for p in Platform]
+    )
 
     class Meta:
         model = InboundEvent

@@ -17,22 +17,47 @@ class ConversationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Conversation
-        fields = ("id", "channel", "platform", "external_id", "kind", "title", "status",
-                  "participants", "last_activity_at", "last_message", "platform_state")
+        fields = (
+            "id",
+            "channel",
+            "platform",
+            "external_id",
+            "kind",
+            "title",
+            "status",
+            "participants",
+            "last_activity_at",
+            "last_message",
+            "platform_state",
+        )
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Attachment
-        fields = ("id", "external_id", "filename", "mime_type", "size", "caption", "preview",
-                  "state")
+        fields = (
+            "id",
+            "external_id",
+            "filename",
+            "mime_type",
+            "size",
+            "caption",
+            "preview",
+            "state",
+        )
 
 
 class RecipientSerializer(serializers.ModelSerializer):
     class Meta:
         model = Recipient
-        fields = ("address", "status", "delivered_at", "read_at", "flags",
-                  "relationship_external_id")
+        fields = (
+            "address",
+            "status",
+            "delivered_at",
+            "read_at",
+            "flags",
+            "relationship_external_id",
+        )
 
 
 class SenderSerializer(serializers.ModelSerializer):
@@ -48,9 +73,25 @@ class MessageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Message
-        fields = ("id", "conversation", "external_id", "direction", "sender", "text", "subject",
-                  "content_kind", "content", "audience", "sent_at", "status", "recalled_at",
-                  "reply_to", "sequence", "attachments", "recipients")
+        fields = (
+            "id",
+            "conversation",
+            "external_id",
+            "direction",
+            "sender",
+            "text",
+            "subject",
+            "content_kind",
+            "content",
+            "audience",
+            "sent_at",
+            "status",
+            "recalled_at",
+            "reply_to",
+            "sequence",
+            "attachments",
+            "recipients",
+        )
 
 
 class InboundEventSerializer(serializers.ModelSerializer):
@@ -58,6 +99,19 @@ class InboundEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = InboundEvent
-        fields = ("id", "channel", "platform", "source", "event_name", "dedup_key", "state",
-                  "attempts", "error", "received_at", "next_attempt_at", "processed_at",
-                  "headers", "payload")
+        fields = (
+            "id",
+            "channel",
+            "platform",
+            "source",
+            "event_name",
+            "dedup_key",
+            "state",
+            "attempts",
+            "error",
+            "received_at",
+            "next_attempt_at",
+            "processed_at",
+            "headers",
+            "payload",
+        )

@@ -25,22 +25,32 @@ class ChannelQuerySet(models.QuerySet["Channel"]):
 class Channel(models.Model):
     """One connected account on one platform."""
 
-    platform = models.CharField(max_length=20, choices=[(p.value, p.name.title()) for p in Platform])
+    platform = models.CharField(
+        max_length=20, choices=[(p.value, p.name.title()) for p in Platform]
+    )
     name = models.CharField(max_length=200)
-    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
-                           help_text="Public id used in the channel's webhook URL.")
-    settings = models.JSONField(default=dict, blank=True,
-                                help_text="Non-secret settings: base URLs, own address, …")
-    credentials = EncryptedJSONField(default=dict, blank=True,
-                                     help_text="API keys and client secrets, encrypted at rest.")
-    webhook_secrets = EncryptedJSONField(default=list, blank=True,
-                                         help_text="Any of these authenticates a webhook.")
+    key = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Public id used in the channel's webhook URL.",
+    )
+    settings = models.JSONField(
+        default=dict, blank=True, help_text="Non-secret settings: base URLs, own address, …"
+    )
+    credentials = EncryptedJSONField(
+        default=dict, blank=True, help_text="API keys and client secrets, encrypted at rest."
+    )
+    webhook_secrets = EncryptedJSONField(
+        default=list, blank=True, help_text="Any of these authenticates a webhook."
+    )
     is_active = models.BooleanField(default=True)
     poll_interval = models.PositiveIntegerField(default=60, help_text="Seconds; 0 turns it off.")
     poll_cursor = models.JSONField(default=dict, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
-    members = models.ManyToManyField(django_settings.AUTH_USER_MODEL, blank=True,
-                                     related_name="channels")
+    members = models.ManyToManyField(
+        django_settings.AUTH_USER_MODEL, blank=True, related_name="channels"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ChannelQuerySet.as_manager()

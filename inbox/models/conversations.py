@@ -16,24 +16,31 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
 
 
 class Conversation(models.Model):
-    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE,
-                                related_name="conversations")
+    channel = models.ForeignKey(
+        "inbox.Channel", on_delete=models.CASCADE, related_name="conversations"
+    )
     external_id = models.CharField(max_length=255)
-    kind = models.CharField(max_length=10, choices=[(k.value, k.name.title())
-                                                    for k in ConversationKind],
-                            default=ConversationKind.DIRECT)
+    kind = models.CharField(
+        max_length=10,
+        choices=[(k.value, k.name.title()) for k in ConversationKind],
+        default=ConversationKind.DIRECT,
+    )
     title = models.CharField(max_length=300, blank=True)
-    status = models.CharField(max_length=10, choices=[(s.value, s.name.title())
-                                                      for s in ConversationStatus],
-                              default=ConversationStatus.OPEN)
-    platform_state = models.JSONField(default=dict, blank=True,
-                                      help_text="The platform's own view (stage, skill, dialogs…).")
+    status = models.CharField(
+        max_length=10,
+        choices=[(s.value, s.name.title()) for s in ConversationStatus],
+        default=ConversationStatus.OPEN,
+    )
+    platform_state = models.JSONField(
+        default=dict, blank=True, help_text="The platform's own view (stage, skill, dialogs…)."
+    )
     # Platform time of the snapshot the title/state (and, separately, the status) came from:
     # an older snapshot never overwrites a newer one.
     state_at = models.DateTimeField(null=True, blank=True)
     status_at = models.DateTimeField(null=True, blank=True)
-    last_message = models.ForeignKey("inbox.Message", null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="+")
+    last_message = models.ForeignKey(
+        "inbox.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     last_activity_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -42,11 +49,13 @@ class Conversation(models.Model):
     class Meta:
         ordering = ("-last_activity_at", "-id")
         constraints = [
-            models.UniqueConstraint(fields=("channel", "external_id"),
-                                    name="conversation_channel_external_id"),
+            models.UniqueConstraint(
+                fields=("channel", "external_id"), name="conversation_channel_external_id"
+            ),
         ]
-        indexes = [models.Index(fields=("channel", "-last_activity_at"),
-                                name="conversation_activity")]
+        indexes = [
+            models.Index(fields=("channel", "-last_activity_at"), name="conversation_activity")
+        ]
 
     def __str__(self) -> str:
         return self.title or self.external_id
@@ -55,8 +64,9 @@ class Conversation(models.Model):
 class Participant(models.Model):
     """A platform identity in a conversation."""
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
-                                     related_name="participants")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="participants"
+    )
     address = models.CharField(max_length=255)
     name = models.CharField(max_length=200, blank=True)
     role = models.CharField(max_length=40, blank=True)
@@ -69,8 +79,9 @@ class Participant(models.Model):
     class Meta:
         ordering = ("id",)
         constraints = [
-            models.UniqueConstraint(fields=("conversation", "address"),
-                                    name="participant_conversation_address"),
+            models.UniqueConstraint(
+                fields=("conversation", "address"), name="participant_conversation_address"
+            ),
         ]
         indexes = [models.Index(fields=("address",), name="participant_address")]
 
@@ -81,19 +92,23 @@ class Participant(models.Model):
 class ReadState(models.Model):
     """How far one user has read one conversation."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="read_states")
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE,
-                                     related_name="read_states")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_states"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="read_states"
+    )
     last_read_at = models.DateTimeField(null=True, blank=True)
-    last_read_message = models.ForeignKey("inbox.Message", null=True, blank=True,
-                                          on_delete=models.SET_NULL, related_name="+")
+    last_read_message = models.ForeignKey(
+        "inbox.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     manual_unread = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=("user", "conversation"),
-                                    name="readstate_user_conversation"),
+            models.UniqueConstraint(
+                fields=("user", "conversation"), name="readstate_user_conversation"
+            ),
         ]
 
     def __str__(self) -> str:

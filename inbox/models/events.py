@@ -21,8 +21,9 @@ class InboundEvent(models.Model):
         IGNORED = "ignored"  # authentic, but nothing the inbox uses
         FAILED = "failed"  # retried while next_attempt_at is set
 
-    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE,
-                                related_name="inbound_events")
+    channel = models.ForeignKey(
+        "inbox.Channel", on_delete=models.CASCADE, related_name="inbound_events"
+    )
     source = models.CharField(max_length=10, choices=Source.choices)
     event_name = models.CharField(max_length=200, blank=True)
     dedup_key = models.CharField(max_length=255)
@@ -40,8 +41,9 @@ class InboundEvent(models.Model):
     class Meta:
         ordering = ("id",)
         constraints = [
-            models.UniqueConstraint(fields=("channel", "dedup_key"),
-                                    name="inboundevent_channel_dedup_key"),
+            models.UniqueConstraint(
+                fields=("channel", "dedup_key"), name="inboundevent_channel_dedup_key"
+            ),
         ]
         indexes = [models.Index(fields=("state", "next_attempt_at"), name="inboundevent_due")]
 

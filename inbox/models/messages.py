@@ -26,50 +26,60 @@ STATUS_RANK = {
 
 
 class Message(models.Model):
-    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE,
-                                related_name="messages")
-    conversation = models.ForeignKey("inbox.Conversation", on_delete=models.CASCADE,
-                                     related_name="messages")
-    # Null until the platform accepted an outbound message.
-    external_id = models.CharField(max_length=255, null=True, blank=True)
+    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        "inbox.Conversation", on_delete=models.CASCADE, related_name="messages"
+    )
+    # Null (not "") until the platform accepted an outbound message, so that many unsent
+    # messages do not collide in the unique constraint.
+    external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # Idempotency key of an outbound message created by the inbox.
     client_id = models.UUIDField(null=True, blank=True)
-    direction = models.CharField(max_length=3, choices=[(d.value, d.name.title())
-                                                        for d in Direction])
-    sender = models.ForeignKey("inbox.Participant", null=True, blank=True,
-                               on_delete=models.SET_NULL, related_name="+")
+    direction = models.CharField(
+        max_length=3, choices=[(d.value, d.name.title()) for d in Direction]
+    )
+    sender = models.ForeignKey(
+        "inbox.Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     sent_at = models.DateTimeField(help_text="Platform time (arrival time if it gave none).")
     received_at = models.DateTimeField(auto_now_add=True)
     text = models.TextField(blank=True)
     subject = models.CharField(max_length=300, blank=True)
     content = models.JSONField(null=True, blank=True, help_text="The platform's original content.")
-    content_kind = models.CharField(max_length=12, choices=[(k.value, k.name.title())
-                                                            for k in ContentKind],
-                                    default=ContentKind.TEXT)
-    audience = models.CharField(max_length=10, choices=[(a.value, a.name.title())
-                                                        for a in Audience],
-                                default=Audience.ALL)
-    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="replies")
+    content_kind = models.CharField(
+        max_length=12,
+        choices=[(k.value, k.name.title()) for k in ContentKind],
+        default=ContentKind.TEXT,
+    )
+    audience = models.CharField(
+        max_length=10, choices=[(a.value, a.name.title()) for a in Audience], default=Audience.ALL
+    )
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
     # Kept so a reply that arrives before its original is linked when the original arrives.
     reply_to_external_id = models.CharField(max_length=255, blank=True)
     sequence = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=MessageStatus.choices,
-                              default=MessageStatus.SENT)
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.SENT
+    )
     recalled_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:
         ordering = ("sent_at", "sequence", "id")
         constraints = [
-            models.UniqueConstraint(fields=("channel", "external_id"),
-                                    name="message_channel_external_id"),
-            models.UniqueConstraint(fields=("channel", "client_id"),
-                                    name="message_channel_client_id"),
+            models.UniqueConstraint(
+                fields=("channel", "external_id"), name="message_channel_external_id"
+            ),
+            models.UniqueConstraint(
+                fields=("channel", "client_id"), name="message_channel_client_id"
+            ),
         ]
         indexes = [
-            models.Index(fields=("conversation", "sent_at", "sequence", "id"),
-                         name="message_timeline"),
+            models.Index(
+                fields=("conversation", "sent_at", "sequence", "id"), name="message_timeline"
+            ),
             models.Index(fields=("channel", "reply_to_external_id"), name="message_reply_to"),
         ]
 
@@ -82,8 +92,9 @@ class Recipient(models.Model):
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="recipients")
     address = models.CharField(max_length=255)
-    status = models.CharField(max_length=10, choices=MessageStatus.choices,
-                              default=MessageStatus.SENT)
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.SENT
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     # Per-participant platform flags with their time, e.g. {"DriverSeen": "2026-…"}.
@@ -93,8 +104,9 @@ class Recipient(models.Model):
     class Meta:
         ordering = ("id",)
         constraints = [
-            models.UniqueConstraint(fields=("message", "address"),
-                                    name="recipient_message_address"),
+            models.UniqueConstraint(
+                fields=("message", "address"), name="recipient_message_address"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -106,14 +118,16 @@ class MessageStatusEvent(models.Model):
     its message is not lost: it is linked (and counted) once the message exists."""
 
     channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE, related_name="+")
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="status_events")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="status_events"
+    )
     message_external_id = models.CharField(max_length=255)
     status = models.CharField(max_length=40, help_text="A delivery step or a platform flag.")
     participant = models.CharField(max_length=255, blank=True)
     at = models.DateTimeField()
-    inbound_event = models.ForeignKey("inbox.InboundEvent", null=True, blank=True,
-                                      on_delete=models.SET_NULL, related_name="+")
+    inbound_event = models.ForeignKey(
+        "inbox.InboundEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -141,7 +155,9 @@ class Attachment(models.Model):
     mime_type = models.CharField(max_length=120, blank=True)
     size = models.BigIntegerField(null=True, blank=True)
     caption = models.TextField(blank=True)
-    preview = models.TextField(blank=True, help_text="A small data: URI, when the platform sent one.")
+    preview = models.TextField(
+        blank=True, help_text="A small data: URI, when the platform sent one."
+    )
     url = models.CharField(max_length=2048, blank=True)
     file = models.FileField(upload_to="attachments/%Y/%m/", blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
@@ -150,8 +166,9 @@ class Attachment(models.Model):
     class Meta:
         ordering = ("id",)
         constraints = [
-            models.UniqueConstraint(fields=("message", "external_id"),
-                                    name="attachment_message_external_id"),
+            models.UniqueConstraint(
+                fields=("message", "external_id"), name="attachment_message_external_id"
+            ),
         ]
 
     def __str__(self) -> str:

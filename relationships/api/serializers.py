@@ -17,6 +17,20 @@ class RelationshipSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Relationship
-        fields = ("id", "channel", "external_id", "peer", "status", "direction", "template",
-                  "creation_content", "audit_log", "changes", "peer_deletion",
-                  "platform_updated_at", "decision", "decided_at", "decision_outcome")
+        fields = (
+            "id",
+            "channel",
+            "external_id",
+            "peer",
+            "status",
+            "direction",
+            "template",
+            "creation_content",
+            "audit_log",
+            "changes",
+            "peer_deletion",
+            "platform_updated_at",
+            "decision",
+            "decided_at",
+            "decision_outcome",
+        )

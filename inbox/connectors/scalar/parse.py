@@ -239,9 +239,11 @@ def _statuses(
 ) -> tuple[StatusObserved, ...]:
     observed = [_observation(message_id, entry) for entry in events]
     current = _optional(history, "currentStatus", "eventData.statusHistory")
-    if current:
+    # Only a delivery step can stand for the whole message; a current DriverSeen/Treated is a
+    # per-participant flag already named, with its participant, in the history.
+    if current in _STEPS:
         at = parse_iso(history.get("lastUpdatedAt"))
-        observed.append(StatusObserved(message_id, _STEPS.get(current, current), at))
+        observed.append(StatusObserved(message_id, _STEPS[current], at))
     # The current status usually repeats the last history entry; keep each observation once.
     return tuple(dict.fromkeys(observed))
 

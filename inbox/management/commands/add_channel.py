@@ -26,18 +26,32 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("platform", choices=[p.value for p in Platform])
         parser.add_argument("name")
-        parser.add_argument("--webhook-secret", action="append", default=[], dest="secrets",
-                            help="A secret that authenticates webhooks (repeat to rotate).")
-        parser.add_argument("--setting", action="append", default=[],
-                            help="KEY=VALUE, a non-secret setting (e.g. address=did:e:…).")
-        parser.add_argument("--credential", action="append", default=[],
-                            help="KEY=VALUE, stored encrypted (API keys, client secrets).")
+        parser.add_argument(
+            "--webhook-secret",
+            action="append",
+            default=[],
+            dest="secrets",
+            help="A secret that authenticates webhooks (repeat to rotate).",
+        )
+        parser.add_argument(
+            "--setting",
+            action="append",
+            default=[],
+            help="KEY=VALUE, a non-secret setting (e.g. address=did:e:…).",
+        )
+        parser.add_argument(
+            "--credential",
+            action="append",
+            default=[],
+            help="KEY=VALUE, stored encrypted (API keys, client secrets).",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             channel = services.create_channel(
-                platform=options["platform"], name=options["name"],
+                platform=options["platform"],
+                name=options["name"],
                 webhook_secrets=options["secrets"],
                 settings=_pairs(options["setting"], "--setting"),
                 credentials=_pairs(options["credential"], "--credential"),
@@ -46,9 +60,17 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         url = settings.PUBLIC_BASE_URL.rstrip("/") + channel.webhook_path()
         if options["json"]:
-            self.stdout.write(json.dumps({"id": channel.pk, "platform": channel.platform,
-                                         "name": channel.name, "key": str(channel.key),
-                                         "webhook_url": url}))
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "id": channel.pk,
+                        "platform": channel.platform,
+                        "name": channel.name,
+                        "key": str(channel.key),
+                        "webhook_url": url,
+                    }
+                )
+            )
             return
         self.stdout.write(f"Created {channel.platform} channel {channel.name!r}")
         self.stdout.write(f"  key:         {channel.key}")
