@@ -6,6 +6,7 @@ from . import services
 from .models import (
     Attachment,
     Channel,
+    Contact,
     Conversation,
     InboundEvent,
     Message,
@@ -157,3 +158,11 @@ class InboundEventAdmin(admin.ModelAdmin):
             services.retry_inbound_event(event=event)
             count += 1
         self.message_user(request, f"{count} event(s) queued again.", messages.SUCCESS)
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("address", "name", "channel", "name_at")
+    list_filter = ("channel",)
+    search_fields = ("address", "name")
+    list_select_related = ("channel",)

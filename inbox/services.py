@@ -20,6 +20,7 @@ from django.utils import timezone
 from .connectors.base import (
     ConversationChanged,
     ConversationRef,
+    ConversationStatus,
     Delivery,
     MessageUpserted,
     ParticipantChanged,
@@ -35,6 +36,7 @@ from .models import (
     STATUS_RANK,
     Attachment,
     Channel,
+    Contact,
     Conversation,
     InboundEvent,
     Message,
@@ -47,6 +49,12 @@ from .pipeline import register_applier
 
 logger = logging.getLogger(__name__)
 
+# An undated conversation status (a LivePerson DELETE without details) only moves forward.
+STATUS_ORDER = {
+    ConversationStatus.OPEN: 0,
+    ConversationStatus.CLOSED: 1,
+    ConversationStatus.DELETED: 2,
+}
 STEP_STATUS = {
     Step.SENT: MessageStatus.SENT,
     Step.DELIVERED: MessageStatus.DELIVERED,
@@ -137,34 +145,52 @@ def _conversation(channel: Channel, ref: ConversationRef | str) -> Conversation:
     lock_conversation(channel.pk, external_id)
     defaults: dict[str, Any] = {}
     if isinstance(ref, ConversationRef):
-        defaults = {"kind": ref.kind, "title": ref.title[:300]}
+        defaults = {"kind": ref.kind}
     conversation, _ = get_or_insert(
         Conversation, {"channel": channel, "external_id": external_id}, defaults
     )
     return conversation
 
 
-def _participants(conversation: Conversation, parties: Iterable[Party]) -> dict[str, Participant]:
-    """Make sure every party is a participant; fill in names and roles we learn."""
+def _participants(
+    conversation: Conversation, parties: Iterable[Party], *, authoritative: bool = False
+) -> dict[str, Participant]:
+    """Make sure every party is a participant, and learn names and roles.
+
+    Only an ``authoritative`` source (a conversation snapshot) overwrites what is known; a
+    message fills gaps, so an old message arriving late cannot undo a newer name.
+    """
     wanted = {p.address: p for p in parties if p.address}
     existing = {p.address: p for p in conversation.participants.filter(address__in=wanted)}
     missing = [
-        Participant(conversation=conversation, address=a, name=p.name[:200], role=p.role)
+        Participant(conversation=conversation, address=a, name=p.name[:200], role=p.role[:40])
         for a, p in wanted.items()
         if a not in existing
     ]
+    if missing:
+        # A profile name the channel learned earlier wins over what a message carries.
+        profiles = dict(
+            Contact.objects.filter(
+                channel_id=conversation.channel_id, address__in=[m.address for m in missing]
+            )
+            .exclude(name="")
+            .values_list("address", "name")
+        )
+        for row in missing:
+            row.name = profiles.get(row.address, row.name)
     if missing:
         Participant.objects.bulk_create(missing, ignore_conflicts=True)
         existing = {p.address: p for p in conversation.participants.filter(address__in=wanted)}
     for address, party in wanted.items():
         row = existing[address]
+        learned = {"name": party.name[:200], "role": party.role[:40]}
         changed = [
             f
-            for f, v in (("name", party.name[:200]), ("role", party.role))
-            if v and getattr(row, f) != v
+            for f, v in learned.items()
+            if v and getattr(row, f) != v and (authoritative or not getattr(row, f))
         ]
         for field in changed:
-            setattr(row, field, getattr(party, field)[:200])
+            setattr(row, field, learned[field])
         if changed:
             row.save(update_fields=changed)
     return existing
@@ -180,7 +206,10 @@ def apply_conversation_changed(
 ) -> None:
     conversation = _conversation(channel, event.conversation_id)
     fields: list[str] = []
-    if event.status is not None and _not_older(event.at, conversation.status_at):
+    if event.status is not None and (
+        _not_older(event.at, conversation.status_at)
+        or (event.at is None and STATUS_ORDER[event.status] > STATUS_ORDER[conversation.status])
+    ):
         conversation.status, conversation.status_at = event.status, event.at
         fields += ["status", "status_at"]
     details = (event.kind, event.title, event.state, event.participants)
@@ -192,7 +221,7 @@ def apply_conversation_changed(
         if event.state is not None:
             conversation.platform_state = dict(event.state)
         if event.participants is not None:
-            present = _participants(conversation, event.participants)
+            present = _participants(conversation, event.participants, authoritative=True)
             conversation.participants.exclude(address__in=present).update(
                 is_present=False, left_at=event.at
             )
@@ -211,14 +240,15 @@ def apply_participant_changed(
 ) -> None:
     conversation = _conversation(channel, event.conversation_id)
     row = _participants(conversation, [event.party])[event.party.address]
-    if not _not_older(event.at, row.changed_at):
-        return
-    row.is_present = event.present
+    # Join and leave times are kept independently of arrival order; presence follows the
+    # newest of the two.
     if event.present:
-        row.joined_at, row.left_at = event.at, None
-    else:
+        if event.at is None or row.joined_at is None or event.at > row.joined_at:
+            row.joined_at = event.at
+    elif event.at is None or row.left_at is None or event.at > row.left_at:
         row.left_at = event.at
-    row.changed_at = event.at
+    if _not_older(event.at, row.changed_at):
+        row.is_present, row.changed_at = event.present, event.at
     row.save(update_fields=["is_present", "joined_at", "left_at", "changed_at"])
 
 
@@ -226,8 +256,19 @@ def apply_participant_changed(
 def apply_profile_changed(
     *, channel: Channel, event: ProfileChanged, inbound: InboundEvent | None = None
 ) -> None:
+    """Rename the identity everywhere on the channel, unless a newer profile is known."""
+    contact, created = get_or_insert(
+        Contact,
+        {"channel": channel, "address": event.address},
+        {"name": event.name[:200], "name_at": event.at},
+    )
+    if not created:
+        if not _not_older(event.at, contact.name_at):
+            return
+        contact.name, contact.name_at = event.name[:200], event.at
+        contact.save(update_fields=["name", "name_at"])
     Participant.objects.filter(conversation__channel=channel, address=event.address).update(
-        name=event.name[:200]
+        name=contact.name
     )
 
 
@@ -241,16 +282,24 @@ def _typing_key(channel_id: int, conversation_external_id: str) -> str:
 
 @register_applier(Typing)
 def apply_typing(*, channel: Channel, event: Typing, inbound: InboundEvent | None = None) -> None:
+    """Remember who types, for ``TYPING_TTL_SECONDS``, in the cache (never in rows).
+
+    A typing event older than the TTL (a replayed backlog) or older than the last one applied
+    for the same person is ignored, so a late "typing" cannot outlive its "stopped".
+    """
     from django.conf import settings
 
-    key = _typing_key(channel.pk, event.conversation_id)
     ttl = settings.TYPING_TTL_SECONDS
     now = timezone.now().timestamp()
-    typists: dict[str, float] = {a: t for a, t in (cache.get(key) or {}).items() if t > now}
-    if event.typing:
-        typists[event.address] = now + ttl
-    else:
-        typists.pop(event.address, None)
+    at = event.at.timestamp() if event.at else now
+    if at + ttl < now:
+        return
+    key = _typing_key(channel.pk, event.conversation_id)
+    typists = {a: e for a, e in (cache.get(key) or {}).items() if e["until"] > now}
+    known = typists.get(event.address)
+    if known is not None and known["at"] > at:
+        return
+    typists[event.address] = {"typing": event.typing, "at": at, "until": now + ttl}
     cache.set(key, typists, ttl)
 
 
@@ -258,7 +307,7 @@ def typing_in(*, conversation: Conversation) -> list[str]:
     """Addresses typing in the conversation right now."""
     now = timezone.now().timestamp()
     typists = cache.get(_typing_key(conversation.channel_id, conversation.external_id)) or {}
-    return sorted(a for a, until in typists.items() if until > now)
+    return sorted(a for a, e in typists.items() if e["typing"] and e["until"] > now)
 
 
 # --- messages and delivery ---------------------------------------------------------------------
@@ -294,6 +343,7 @@ def apply_message_upserted(
             setattr(message, field, fields[field])
         if changed:
             message.save(update_fields=changed)
+    _title_from_first_message(conversation, message, event.conversation.title)
     _link_replies(channel, message)
     _attachments(message, event)
     _recipients(message, event)
@@ -301,6 +351,20 @@ def apply_message_upserted(
     refresh_delivery(message=message)
     _touch_conversation(conversation, message)
     return message
+
+
+def _title_from_first_message(
+    conversation: Conversation, message: Message, title: str | None
+) -> None:
+    """A title carried by messages (an enmeshed Mail's subject) is the first message's, whatever
+    order the messages arrive in."""
+    if title is None or conversation.title == title[:300]:
+        return
+    title = title[:300]
+    first = conversation.messages.order_by("sent_at", "sequence", "external_id").first()
+    if first == message:
+        conversation.title = title
+        conversation.save(update_fields=["title"])
 
 
 def _link_replies(channel: Channel, message: Message) -> None:

@@ -56,22 +56,20 @@ def apply_relationship_upserted(
         "template": _template(channel, event.template) if event.template else None,
         "creation_content": event.creation_content,
         "audit_log": [dict(entry) for entry in event.audit_log],
-        "peer_deletion": dict(event.peer_deletion) if event.peer_deletion else None,
         "revision": event.revision,
         "platform_updated_at": event.updated_at,
     }
+    if event.peer_deletion is not None:
+        values["peer_deletion"] = dict(event.peer_deletion) or None
     relationship, created = get_or_insert(
         Relationship, {"channel": channel, "external_id": event.relationship_id}, values
     )
     if not created:
-        if relationship.status == RelationshipStatus.DECOMPOSED:
-            values = {
-                k: v
-                for k, v in values.items()
-                if k in ("peer", "peer_public_key") and not getattr(relationship, k)
-            }
-        elif event.revision < relationship.revision:
+        if event.revision < relationship.revision:
             values = {}
+        elif relationship.status == RelationshipStatus.DECOMPOSED:
+            # We removed it on our side: the platform's facts still fill in, the status stays.
+            values.pop("status")
         changed = [f for f, v in values.items() if getattr(relationship, f) != v]
         for field in changed:
             setattr(relationship, field, values[field])
@@ -104,6 +102,7 @@ def _change(relationship: Relationship, info: RelationshipChangeInfo) -> None:
 def apply_relationship_decomposed(
     *, channel: Channel, event: RelationshipDecomposed, inbound: InboundEvent | None = None
 ) -> None:
+    # Arriving first, it leaves a placeholder that the relationship's own events fill in.
     relationship, _ = get_or_insert(
         Relationship,
         {"channel": channel, "external_id": event.relationship_id},

@@ -115,7 +115,9 @@ class ConversationRef:
 
     external_id: str
     kind: ConversationKind = ConversationKind.DIRECT
-    title: str = ""
+    # Set when the conversation's title comes from its messages (an enmeshed group Mail's
+    # subject, "" if it has none): the first message's wins. ``None``: messages say nothing.
+    title: str | None = None
     participants: tuple[Party, ...] = ()
 
 
@@ -261,6 +263,8 @@ class RelationshipUpserted:
     creation_content: Any = None
     audit_log: tuple[Mapping[str, Any], ...] = ()
     changes: tuple[RelationshipChangeInfo, ...] = ()
+    # The peer's deletion info; ``{}`` when the event says it was cancelled; ``None`` when the
+    # event says nothing about it (then what is stored stays).
     peer_deletion: Mapping[str, Any] | None = None
     updated_at: datetime | None = None
 

@@ -1,5 +1,5 @@
 from .channels import Channel
-from .conversations import Conversation, Participant, ReadState
+from .conversations import Contact, Conversation, Participant, ReadState
 from .events import InboundEvent
 from .messages import STATUS_RANK, Attachment, Message, MessageStatus, MessageStatusEvent, Recipient
 
@@ -7,6 +7,7 @@ __all__ = [
     "STATUS_RANK",
     "Attachment",
     "Channel",
+    "Contact",
     "Conversation",
     "InboundEvent",
     "Message",

@@ -61,6 +61,29 @@ class Conversation(models.Model):
         return self.title or self.external_id
 
 
+class Contact(models.Model):
+    """A platform identity as the channel knows it across conversations (its profile name).
+
+    A profile update can arrive before the conversations the person appears in; new
+    participants take their name from here.
+    """
+
+    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE, related_name="contacts")
+    address = models.CharField(max_length=255)
+    name = models.CharField(max_length=200, blank=True)
+    # Platform time of the profile the name came from; an older profile is ignored.
+    name_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("address",)
+        constraints = [
+            models.UniqueConstraint(fields=("channel", "address"), name="contact_channel_address"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.address
+
+
 class Participant(models.Model):
     """A platform identity in a conversation."""
 

@@ -302,11 +302,23 @@ def test_dedup_keys_name_the_platform_event(name: str, keys: list[str]) -> None:
     assert [delivery.dedup_key for delivery in deliveries] == keys
 
 
-def test_chat_state_key_is_per_dialog_and_hashes_the_change() -> None:
-    (delivery,) = connector.split(fixture_json(PLATFORM, "chat_state_pause"))
+def test_chat_state_with_a_server_time_is_keyed_by_a_hash_of_the_change() -> None:
+    document = fixture_json(PLATFORM, "chat_state_pause")
+    document["body"]["changes"][0]["serverTimestamp"] = 1773310000000
+    (first,) = connector.split(document)
+    (again,) = connector.split(document)
     prefix = f"ms:{CONV}:chat:"
-    assert delivery.dedup_key.startswith(prefix)
-    assert len(delivery.dedup_key) == len(prefix) + 64
+    assert first.dedup_key.startswith(prefix)
+    assert len(first.dedup_key) == len(prefix) + 64
+    assert first.dedup_key == again.dedup_key
+
+
+def test_chat_state_without_a_server_time_counts_every_arrival() -> None:
+    # Typing again later is byte-identical; dropping it as a duplicate would hide the typist.
+    (first,) = connector.split(fixture_json(PLATFORM, "chat_state_pause"))
+    (again,) = connector.split(fixture_json(PLATFORM, "chat_state_pause"))
+    assert first.dedup_key.startswith(f"ms:{CONV}:chat:")
+    assert first.dedup_key != again.dedup_key
 
 
 def test_unknown_event_without_a_sequence_is_keyed_by_a_hash_of_the_change() -> None:
@@ -320,7 +332,12 @@ def test_unknown_event_without_a_sequence_is_keyed_by_a_hash_of_the_change() -> 
 def test_redelivery_gives_the_same_dedup_keys(name: str) -> None:
     first = connector.split(fixture_json(PLATFORM, name))
     again = connector.split(json.loads(fixture_bytes(PLATFORM, name)))
-    assert [d.dedup_key for d in first] == [d.dedup_key for d in again]
+    undated_chat_state = [
+        ":chat:" in d.dedup_key and "serverTimestamp" not in str(d.payload) for d in first
+    ]
+    assert [d.dedup_key for d, u in zip(first, undated_chat_state, strict=True) if not u] == [
+        d.dedup_key for d, u in zip(again, undated_chat_state, strict=True) if not u
+    ]
     assert all(len(d.dedup_key) <= 255 for d in first)
 
 

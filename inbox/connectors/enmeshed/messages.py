@@ -282,4 +282,7 @@ def _relationship_ids(
     # Several 1.x ids cannot be paired with addresses: the DTO does not say which is whose.
     if len(legacy) == 1 and len(others) == 1:
         found.setdefault(others[0], legacy[0])
+        if not own and own_address:
+            # As in 7.x, our own recipient row on a received message names the relationship.
+            found.setdefault(own_address, legacy[0])
     return found

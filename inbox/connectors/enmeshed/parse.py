@@ -115,7 +115,12 @@ def _message_key(message: Mapping[str, Any]) -> str | None:
     )
     # The same message is news again once a recipient received it or it was read; the trigger
     # is left out so a webhook and a poll of the same state collapse into one row.
+    attachments = message.get("attachments")
+    # A poll's full file objects carry metadata a webhook's bare ids lack: that is news too.
+    files = isinstance(attachments, list) and any(isinstance(a, Mapping) for a in attachments)
     state = {"received": received, "read": message.get("wasReadAt") or ""}
+    if files:
+        state["files"] = True
     return f"message:{message_id}:{digest(state, 16)}"
 
 

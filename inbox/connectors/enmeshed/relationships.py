@@ -47,13 +47,23 @@ def relationship_events(trigger: str, data: Any, context: ChannelContext) -> lis
         "status": required_str(relationship, "status", what),
         "peer_public_key": optional_str(identity, "publicKey", f"{what} peerIdentity"),
         "template": _template(relationship, what),
-        "peer_deletion": plain(as_mapping(deletion, what)) if deletion is not None else None,
+        "peer_deletion": _peer_deletion(trigger, deletion, what),
     }
     if "auditLog" in relationship:
         return [RelationshipUpserted(**common, **_from_audit_log(relationship, peer, what))]
     if "changes" in relationship:
         return [RelationshipUpserted(**common, **_from_changes(relationship, peer, what))]
     raise PayloadError(f"{what} has neither an auditLog nor changes")
+
+
+def _peer_deletion(trigger: str, deletion: Any, what: str) -> Mapping[str, Any] | None:
+    """The peer's deletion state if this event tells it: the info, ``{}`` once cancelled, or
+    ``None`` when the event says nothing (most relationship events omit it either way)."""
+    if deletion is not None:
+        return plain(as_mapping(deletion, what))  # type: ignore[no-any-return]
+    if trigger == "transport.peerDeletionCancelled":
+        return {}
+    return None
 
 
 def decomposed_events(trigger: str, data: Any, context: ChannelContext) -> list[Event]:

@@ -7,6 +7,7 @@ Every notification is ``{"kind": "notification", "body": {"changes": [...], ...}
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -61,9 +62,12 @@ def _messaging_key(change: Mapping[str, Any]) -> str | None:
     if sequence is not None:
         return f"ms:{dialog_id}:{sequence}:{event_type}"
     if event_type == messages.CHAT_STATE:
-        # Chat states carry no sequence; equal states from the same originator are the same
-        # event as far as the inbox cares (typing indicators are ephemeral).
-        return f"ms:{dialog_id}:chat:{canonical_hash(change)}"
+        # Chat states carry no sequence. With a server time the state is one event; without,
+        # the same person typing again later looks byte-identical, so each arrival counts
+        # (applying a chat state twice is harmless).
+        if change.get("serverTimestamp") is not None:
+            return f"ms:{dialog_id}:chat:{canonical_hash(change)}"
+        return f"ms:{dialog_id}:chat:{uuid.uuid4().hex}"
     return None
 
 

@@ -57,6 +57,10 @@ def event_type(name: str) -> str:
 # --- split -----------------------------------------------------------------------------------
 
 
+# Snapshot fields that differ from one event of the same message to the next.
+_PER_EVENT = frozenset({"statusHistory", "registeredOn"})
+
+
 def split(document: Any) -> list[Delivery]:
     """One delivery per ``eventsData`` item, each with the batch envelope beside it.
 
@@ -169,7 +173,9 @@ def _message_upserted(item: Mapping[str, Any], context: ChannelContext) -> list[
         sent_at=_sent_at(data, events),
         # For image and file messages the content is the optional caption.
         text=_optional(data, "content", "eventData"),
-        content=data,
+        # The snapshot minus what changes with every event (kept as status observations), so
+        # the stored content is the same whatever arrives last.
+        content={k: v for k, v in data.items() if k not in _PER_EVENT},
         content_kind=content_kind or ContentKind.UNSUPPORTED,
         reply_to=_optional(data, "replyToMessageId", "eventData"),
         recipients=recipients,
