@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -36,7 +36,8 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
             Conversation.objects.filter(channel__in=visible_channels(self.request.user))
             .select_related("channel")
             .prefetch_related(Prefetch("participants", Participant.objects.order_by("id")))
-            .order_by("-last_activity_at", "-id")
+            # Conversations known only from a state snapshot (no message yet) come last.
+            .order_by(F("last_activity_at").desc(nulls_last=True), "-id")
         )
 
     @action(detail=True, methods=["get"])

@@ -47,7 +47,7 @@ class Conversation(models.Model):
     objects = ConversationQuerySet.as_manager()
 
     class Meta:
-        ordering = ("-last_activity_at", "-id")
+        ordering = (models.F("last_activity_at").desc(nulls_last=True), "-id")
         constraints = [
             models.UniqueConstraint(
                 fields=("channel", "external_id"), name="conversation_channel_external_id"

@@ -4,8 +4,9 @@ import json
 from importlib import resources
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import RequestFactory
 
 from inbox import pipeline, services
@@ -31,6 +32,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["admin"]:
+            if not settings.DEBUG:
+                raise CommandError("--admin creates a well-known login: only with DEBUG=1")
             self._admin()
         plan = json.loads(resources.files("inbox.demo").joinpath("channels.json").read_text())
         factory = RequestFactory()
