@@ -3,7 +3,9 @@
 Both shapes carry ``eventId``, ``name`` and ``payload``; the socket frame says when it happened in
 ``publishedOn``, the webhook envelope in ``timestamp``. Every reader raises
 :class:`~inbox.connectors.base.PayloadError` for a value of the wrong type, so a parser never
-leaks ``KeyError``/``TypeError``.
+leaks ``KeyError``/``TypeError``. Unlike the common readers in :mod:`inbox.connectors.payload`,
+these take a missing object as empty, try several keys in turn, and accept ids and integers sent
+as numbers or strings, as Comapi does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..base import PayloadError
+from ..payload import as_mapping
 from ..timestamps import parse_iso
 
 Frame = Mapping[str, Any]
@@ -21,11 +24,7 @@ Frame = Mapping[str, Any]
 def mapping(source: Frame, key: str) -> Frame:
     """``source[key]`` as a mapping; a missing or null value reads as empty."""
     value = source.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise PayloadError(f"{key!r} must be an object, got {type(value).__name__}")
-    return value
+    return {} if value is None else as_mapping(value, repr(key))
 
 
 def optional_str(source: Frame, *keys: str) -> str:

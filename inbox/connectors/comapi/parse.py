@@ -9,7 +9,6 @@ collapse when they carry the same id) and a ``name``, on which :func:`parse` dis
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ from ..base import (
     ProfileChanged,
     Typing,
 )
+from ..payload import canonical_hash
 from . import messages
 from .envelope import (
     Frame,
@@ -78,8 +78,7 @@ def _dedup_key(envelope: Mapping[str, Any]) -> str:
 def _content_key(item: Any) -> str:
     """A key for an envelope without an ``eventId``: the hash of its canonical JSON, so the same
     content redelivered (in any key order) collapses into one row."""
-    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + canonical_hash(item)
 
 
 # --- parse -----------------------------------------------------------------------------------

@@ -22,17 +22,17 @@ from ..base import (
     StatusObserved,
     Step,
 )
-from ..timestamps import parse_iso
-from .dto import (
+from ..payload import (
     as_mapping,
     mappings,
     optional_bool,
     optional_int,
     optional_str,
     required_str,
-    required_time,
     strings,
 )
+from ..timestamps import parse_iso
+from .dto import required_time
 
 # Which side of the exchange a trigger implies when the DTO has no ``isOwn`` (1.x).
 _OWN_BY_TRIGGER = {"transport.messageSent": True, "transport.messageReceived": False}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..base import ChannelContext, Delivery, Event, PayloadError
-from .dto import as_mapping, digest, mappings
+from ..payload import as_mapping, canonical_hash, mappings
 from .messages import message_events
 from .relationships import decomposed_events, relationship_events, revision
 
@@ -98,9 +98,9 @@ def dedup_key(trigger: str, data: Any) -> str:
     keyer = _KEYERS.get(trigger)
     key = keyer(data) if keyer and isinstance(data, Mapping) else None
     if key is None:
-        key = f"{trigger}:{digest(data)}"
+        key = f"{trigger}:{canonical_hash(data)}"
     # Ids are 20 characters, so only a malformed or unknown event gets here with a long key.
-    return key if len(key) <= _MAX_KEY else f"sha256:{digest(key)}"
+    return key if len(key) <= _MAX_KEY else f"sha256:{canonical_hash(key)}"
 
 
 def _message_key(message: Mapping[str, Any]) -> str | None:
@@ -121,7 +121,7 @@ def _message_key(message: Mapping[str, Any]) -> str | None:
     state = {"received": received, "read": message.get("wasReadAt") or ""}
     if files:
         state["files"] = True
-    return f"message:{message_id}:{digest(state, 16)}"
+    return f"message:{message_id}:{canonical_hash(state)[:16]}"
 
 
 def _relationship_key(relationship: Mapping[str, Any]) -> str | None:

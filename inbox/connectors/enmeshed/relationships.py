@@ -19,17 +19,9 @@ from ..base import (
     RelationshipUpserted,
     TemplateInfo,
 )
+from ..payload import as_mapping, mappings, optional_bool, optional_int, optional_str, required_str
 from ..timestamps import parse_iso
-from .dto import (
-    as_mapping,
-    mappings,
-    optional_bool,
-    optional_int,
-    optional_str,
-    plain,
-    required_str,
-    required_time,
-)
+from .dto import plain, required_time
 
 
 def relationship_events(trigger: str, data: Any, context: ChannelContext) -> list[Event]:

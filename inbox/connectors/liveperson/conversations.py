@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..base import ConversationChanged, ConversationKind, ConversationStatus, Event, Party
+from ..payload import as_mapping, required_str
 from ..timestamps import from_epoch_ms
-from .fields import mapping, optional_mapping, require_text, text
+from .fields import optional_mapping, text
 
 CLOSED_STATE = "CLOSE"
 
@@ -90,14 +91,14 @@ def parse_change(change: Mapping[str, Any]) -> list[Event]:
 
     Raises PayloadError when the change has no type, no ``result`` or no ``convId``.
     """
-    status_of = STATUS_BY_CHANGE.get(require_text(change.get("type"), "conversation change type"))
+    status_of = STATUS_BY_CHANGE.get(required_str(change, "type", "LivePerson conversation change"))
     if status_of is None:
         return []
-    result = mapping(change.get("result"), "conversation change result")
+    result = as_mapping(change.get("result"), "LivePerson conversation change result")
     details = optional_mapping(result.get("conversationDetails"))
     return [
         ConversationChanged(
-            conversation_id=require_text(result.get("convId"), "conversation convId"),
+            conversation_id=required_str(result, "convId", "LivePerson conversation change result"),
             at=from_epoch_ms(details.get("metaDataLastUpdateTs")),
             kind=ConversationKind.DIRECT,
             status=status_of(details),

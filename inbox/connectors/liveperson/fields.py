@@ -1,19 +1,14 @@
-"""Typed readers for LivePerson JSON: each returns the expected type or raises PayloadError."""
+"""LivePerson's lenient readers (the strict common ones live in :mod:`inbox.connectors.payload`).
+
+LivePerson leaves many sub-objects and strings out, and sends sequences as numbers or digits.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from ..base import PayloadError
-
-
-def mapping(value: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PayloadError(f"LivePerson {what} is not an object: {type(value).__name__}")
-    return value
 
 
 def optional_mapping(value: object) -> Mapping[str, Any]:
@@ -29,12 +24,6 @@ def text(value: object) -> str:
 def first_text(*values: object) -> str:
     """The first non-empty string among ``values``, else ``""``."""
     return next((value for value in values if isinstance(value, str) and value), "")
-
-
-def require_text(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise PayloadError(f"LivePerson {what} is missing or not a string: {value!r}")
-    return value
 
 
 def sequence_number(value: object) -> int | None:
@@ -53,9 +42,3 @@ def require_sequence(value: object, what: str) -> int:
     if number is None:
         raise PayloadError(f"LivePerson {what} is missing or not a sequence number: {value!r}")
     return number
-
-
-def canonical_hash(data: object) -> str:
-    """SHA-256 over the canonical JSON of ``data``: equal for semantically equal JSON."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -28,15 +28,9 @@ from ..base import (
     Typing,
     liveperson_message_id,
 )
+from ..payload import as_mapping, nonempty_str, required_str
 from ..timestamps import from_epoch_ms
-from .fields import (
-    first_text,
-    mapping,
-    optional_mapping,
-    require_sequence,
-    require_text,
-    text,
-)
+from .fields import first_text, optional_mapping, require_sequence, text
 
 CONTENT = "ContentEvent"
 RICH_CONTENT = "RichContentEvent"
@@ -84,18 +78,20 @@ def canonical_event_type(event: object) -> str:
 def _conversation_id(change: Mapping[str, Any]) -> str:
     # Some payloads omit conversationId; the MAIN dialog's id equals the conversation's.
     value = first_text(change.get("conversationId"), change.get("dialogId"))
-    return require_text(value, "change conversationId/dialogId")
+    return nonempty_str(value, "LivePerson change conversationId/dialogId")
 
 
 def _dialog_id(change: Mapping[str, Any]) -> str:
     value = first_text(change.get("dialogId"), change.get("conversationId"))
-    return require_text(value, "change dialogId")
+    return nonempty_str(value, "LivePerson change dialogId")
 
 
 def _originator(change: Mapping[str, Any]) -> Party:
     metadata = optional_mapping(change.get("originatorMetadata"))
     address = first_text(change.get("originatorId"), metadata.get("id"))
-    return Party(require_text(address, "change originatorId"), role=text(metadata.get("role")))
+    return Party(
+        nonempty_str(address, "LivePerson change originatorId"), role=text(metadata.get("role"))
+    )
 
 
 # --- ContentEvent bodies ---------------------------------------------------------------------
@@ -117,8 +113,8 @@ def _plain_text(message: object) -> Body:
 
 
 def _hosted_file(message: object) -> Body:
-    file = mapping(message, "hosted/file message")
-    path = require_text(file.get("relativePath"), "hosted/file relativePath")
+    file = as_mapping(message, "LivePerson hosted/file message")
+    path = required_str(file, "relativePath", "LivePerson hosted/file message")
     caption = text(file.get("caption"))
     attachment = AttachmentInfo(
         external_id=path,
@@ -209,7 +205,7 @@ def _rich_content(change: Mapping[str, Any], event: Mapping[str, Any]) -> list[E
 
 
 def _accept_status(change: Mapping[str, Any], event: Mapping[str, Any]) -> list[Event]:
-    status = require_text(event.get("status"), "AcceptStatusEvent status")
+    status = required_str(event, "status", "LivePerson AcceptStatusEvent")
     listed = event.get("sequenceList")
     if not isinstance(listed, list):
         raise PayloadError(f"LivePerson AcceptStatusEvent sequenceList is not a list: {listed!r}")
@@ -231,7 +227,7 @@ def _accept_status(change: Mapping[str, Any], event: Mapping[str, Any]) -> list[
 
 
 def _chat_state(change: Mapping[str, Any], event: Mapping[str, Any]) -> list[Event]:
-    state = require_text(event.get("chatState"), "ChatStateEvent chatState")
+    state = required_str(event, "chatState", "LivePerson ChatStateEvent")
     return [
         Typing(
             conversation_id=_conversation_id(change),
@@ -258,7 +254,7 @@ def parse_change(change: Mapping[str, Any]) -> list[Event]:
 
     Raises PayloadError when the change has no event type or lacks what its type needs.
     """
-    event = mapping(change.get("event"), "change event")
-    event_type = require_text(canonical_event_type(event), "event type")
+    event = as_mapping(change.get("event"), "LivePerson change event")
+    event_type = nonempty_str(canonical_event_type(event), "LivePerson event type")
     handler = HANDLERS.get(event_type)
     return handler(change, event) if handler else []

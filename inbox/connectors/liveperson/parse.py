@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..base import ChannelContext, Delivery, Event, PayloadError
+from ..payload import as_mapping, canonical_hash
 from . import conversations, messages
-from .fields import canonical_hash, first_text, mapping, optional_mapping, sequence_number, text
+from .fields import first_text, optional_mapping, sequence_number, text
 
 MESSAGING = "ms.MessagingEventNotification"
 CONVERSATION = "cqm.ExConversationChangeNotification"
@@ -31,11 +32,11 @@ MAX_KEY_LENGTH = 255
 
 def _envelope(document: Any) -> tuple[str, Mapping[str, Any], list[Any]]:
     """The notification type, body and changes of ``document``; PayloadError if misshapen."""
-    envelope = mapping(document, "notification")
+    envelope = as_mapping(document, "LivePerson notification")
     notification_type = envelope.get("type")
     if not isinstance(notification_type, str) or not notification_type:
         raise PayloadError(f"LivePerson notification has no type: {notification_type!r}")
-    body = mapping(envelope.get("body"), "notification body")
+    body = as_mapping(envelope.get("body"), "LivePerson notification body")
     changes = body.get("changes")
     if not isinstance(changes, list):
         raise PayloadError(f"LivePerson notification changes is not a list: {changes!r}")
@@ -112,7 +113,7 @@ def split(document: Any) -> list[Delivery]:
     return [
         Delivery(
             dedup_key=dedup_key(notification_type, change),
-            event_name=_event_name(notification_type, mapping(change, "change")),
+            event_name=_event_name(notification_type, as_mapping(change, "LivePerson change")),
             payload={**document, "body": {**body, "changes": [change]}},
         )
         for change in changes
@@ -131,5 +132,5 @@ def parse(event_name: str, payload: Any, context: ChannelContext) -> list[Event]
         return []
     events: list[Event] = []
     for change in changes:
-        events.extend(parse_change(mapping(change, "change")))
+        events.extend(parse_change(as_mapping(change, "LivePerson change")))
     return events

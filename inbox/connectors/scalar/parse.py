@@ -7,8 +7,6 @@ message snapshot, so each one upserts the message (a lost ``sent`` is repaired b
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -27,6 +25,7 @@ from ..base import (
     StatusObserved,
     Step,
 )
+from ..payload import as_mapping, canonical_hash, mappings, optional_str, required_str
 from ..timestamps import parse_iso
 
 INVALID_EVENT = "invalid"
@@ -95,7 +94,7 @@ def _event_name(item: Any) -> str:
 def _dedup_key(name: str, item: Any) -> str:
     key = _message_event_key(name, item)
     if key is None or len(key) > MAX_KEY_LENGTH:
-        return "item:" + _digest(item)
+        return "item:" + canonical_hash(item)
     return key
 
 
@@ -115,11 +114,6 @@ def _message_event_key(name: str, item: Any) -> str | None:
     if len(present) != len(fields):
         return None
     return ":".join([event_type(name), *present])
-
-
-def _digest(item: Any) -> str:
-    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 # --- parse -----------------------------------------------------------------------------------
@@ -155,16 +149,16 @@ def _item(payload: Any) -> Mapping[str, Any]:
 
 
 def _message_upserted(item: Mapping[str, Any], context: ChannelContext) -> list[Event]:
-    data = _object(item.get("eventData"), "eventData")
-    message_id = _required(data, "messageId", "eventData")
-    conversation_id = _required(data, "conversationId", "eventData")
-    history = _object(data.get("statusHistory"), "eventData.statusHistory")
+    data = as_mapping(item.get("eventData"), "SCALAR eventData")
+    message_id = required_str(data, "messageId", "SCALAR eventData")
+    conversation_id = required_str(data, "conversationId", "SCALAR eventData")
+    history = as_mapping(data.get("statusHistory"), "SCALAR eventData.statusHistory")
     events = _history_events(history)
     sender = _sender(data)
     kind = _conversation_kind(data)
     recipients = _recipients(kind, data, events, sender)
     participants = (sender, *recipients) if kind is ConversationKind.DIRECT else (sender,)
-    content_kind = _CONTENT_KINDS.get(_optional(data, "contentType", "eventData"))
+    content_kind = _CONTENT_KINDS.get(optional_str(data, "contentType", "SCALAR eventData"))
     message = MessageUpserted(
         conversation=ConversationRef(conversation_id, kind, participants=participants),
         message_id=message_id,
@@ -172,12 +166,12 @@ def _message_upserted(item: Mapping[str, Any], context: ChannelContext) -> list[
         sender=sender,
         sent_at=_sent_at(data, events),
         # For image and file messages the content is the optional caption.
-        text=_optional(data, "content", "eventData"),
+        text=optional_str(data, "content", "SCALAR eventData"),
         # The snapshot minus what changes with every event (kept as status observations), so
         # the stored content is the same whatever arrives last.
         content={k: v for k, v in data.items() if k not in _PER_EVENT},
         content_kind=content_kind or ContentKind.UNSUPPORTED,
-        reply_to=_optional(data, "replyToMessageId", "eventData"),
+        reply_to=optional_str(data, "replyToMessageId", "SCALAR eventData"),
         recipients=recipients,
         statuses=_statuses(message_id, history, events),
     )
@@ -190,15 +184,15 @@ _HANDLERS: dict[str, Handler] = {
 
 
 def _sender(data: Mapping[str, Any]) -> Party:
-    sender = _object(data.get("sender"), "eventData.sender")
+    sender = as_mapping(data.get("sender"), "SCALAR eventData.sender")
     return Party(
-        _required(sender, "senderId", "eventData.sender"),
-        role=_optional(sender, "roleType", "eventData.sender"),
+        required_str(sender, "senderId", "SCALAR eventData.sender"),
+        role=optional_str(sender, "roleType", "SCALAR eventData.sender"),
     )
 
 
 def _conversation_kind(data: Mapping[str, Any]) -> ConversationKind:
-    name = _optional(data, "conversationType", "eventData")
+    name = optional_str(data, "conversationType", "SCALAR eventData")
     kind = _CONVERSATION_KINDS.get(name)
     if kind is None:
         raise PayloadError(f"SCALAR conversationType {name!r} is neither chat nor groupchat")
@@ -212,7 +206,7 @@ def _recipients(
     sender: Party,
 ) -> tuple[Party, ...]:
     if kind is ConversationKind.DIRECT:
-        return (Party(_required(data, "recipientId", "chat eventData")),)
+        return (Party(required_str(data, "recipientId", "SCALAR chat eventData")),)
     # A groupchat's recipientId is the group itself; its members show up in the status history.
     members: dict[str, Party] = {}
     for entry in events:
@@ -244,7 +238,7 @@ def _statuses(
     message_id: str, history: Mapping[str, Any], events: list[Mapping[str, Any]]
 ) -> tuple[StatusObserved, ...]:
     observed = [_observation(message_id, entry) for entry in events]
-    current = _optional(history, "currentStatus", "eventData.statusHistory")
+    current = optional_str(history, "currentStatus", "SCALAR eventData.statusHistory")
     # Only a delivery step can stand for the whole message; a current DriverSeen/Treated is a
     # per-participant flag already named, with its participant, in the history.
     if current in _STEPS:
@@ -255,7 +249,7 @@ def _statuses(
 
 
 def _observation(message_id: str, entry: Mapping[str, Any]) -> StatusObserved:
-    status = _required(entry, "status", "statusHistory event")
+    status = required_str(entry, "status", "SCALAR statusHistory event")
     party = _participant(entry)
     return StatusObserved(
         message_id,
@@ -266,46 +260,15 @@ def _observation(message_id: str, entry: Mapping[str, Any]) -> StatusObserved:
 
 
 def _history_events(history: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    events = history.get("events")
-    if events is None:
-        return []
-    if not isinstance(events, list):
-        raise PayloadError("SCALAR statusHistory.events is not a list")
-    return [_object(entry, "statusHistory event") for entry in events]
+    return mappings(history.get("events"), "SCALAR eventData.statusHistory.events")
 
 
 def _participant(entry: Mapping[str, Any]) -> Party | None:
     participant = entry.get("participant")
     if participant is None:
         return None
-    participant = _object(participant, "statusHistory event participant")
+    participant = as_mapping(participant, "SCALAR statusHistory event participant")
     return Party(
-        _required(participant, "participantId", "statusHistory event participant"),
-        role=_optional(participant, "roleType", "statusHistory event participant"),
+        required_str(participant, "participantId", "SCALAR statusHistory event participant"),
+        role=optional_str(participant, "roleType", "SCALAR statusHistory event participant"),
     )
-
-
-# --- field access ----------------------------------------------------------------------------
-
-
-def _object(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(f"SCALAR {where} is missing or not an object")
-    return value
-
-
-def _required(data: Mapping[str, Any], key: str, where: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise PayloadError(f"SCALAR {where} has no {key}")
-    return value
-
-
-def _optional(data: Mapping[str, Any], key: str, where: str) -> str:
-    """The string at ``key``; ``""`` when absent or null; PayloadError for any other type."""
-    value = data.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise PayloadError(f"SCALAR {where}.{key} is not a string")
-    return value
