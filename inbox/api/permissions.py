@@ -1,18 +1,12 @@
-"""Who may see what. Every API queryset is narrowed here, in one place."""
+"""API permissions. Which rows a user may see is decided in one place, the model QuerySets'
+``visible_to`` (channel membership); this module adds the endpoint-level checks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-
-from inbox.models import Channel
-
-
-def visible_channels(user: Any) -> QuerySet[Channel]:
-    return Channel.objects.visible_to(user)
 
 
 class IsStaff(BasePermission):

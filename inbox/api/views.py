@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from inbox.models import Conversation, InboundEvent, Message, Participant
 
 from .filters import ConversationFilter, InboundEventFilter
-from .permissions import IsStaff, visible_channels
+from .permissions import IsStaff
 from .serializers import ConversationSerializer, InboundEventSerializer, MessageSerializer
 
 
@@ -33,7 +33,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Conversation]:
         return (
-            Conversation.objects.filter(channel__in=visible_channels(self.request.user))
+            Conversation.objects.visible_to(self.request.user)
             .select_related("channel")
             .prefetch_related(Prefetch("participants", Participant.objects.order_by("id")))
             # Conversations known only from a state snapshot (no message yet) come last.

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from rest_framework import viewsets
 
-from inbox.api.permissions import visible_channels
+from inbox.models import Channel
 from relationships.models import Relationship
 
 from .serializers import RelationshipSerializer
@@ -15,7 +15,7 @@ class RelationshipViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Relationship]:
         return (
-            Relationship.objects.filter(channel__in=visible_channels(self.request.user))
+            Relationship.objects.filter(channel__in=Channel.objects.visible_to(self.request.user))
             .select_related("template")
             .prefetch_related("changes")
             .order_by("-platform_updated_at", "-id")
