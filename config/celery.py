@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -20,3 +21,16 @@ def _schedule(sender: Celery, **_: object) -> None:
         sender.signature("inbox.tasks.sweep_inbound_events"),
         name="sweep inbound events",
     )
+    sender.add_periodic_task(
+        settings.INBOUND_PRUNE_INTERVAL_SECONDS,
+        sender.signature("inbox.tasks.prune_inbound_events"),
+        name="prune inbound events",
+    )
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_insecure_start(**_: object) -> None:
+    from inbox.checks import refuse_insecure_start
+
+    refuse_insecure_start()

@@ -14,11 +14,15 @@ VAR_DIR = Path(environ.Env().str("SWITCHBOARD_VAR_DIR", default=str(BASE_DIR / "
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-switchboard-development-only")
+# With DEBUG off, the production entry points refuse to start on this key (inbox.checks).
+DEVELOPMENT_SECRET_KEY = "django-insecure-switchboard-development-only"  # noqa: S105
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+# Previous keys, still accepted for sessions and signatures while rotating SECRET_KEY.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Fernet keys (comma-separated, newest first) for credentials and webhook secrets at rest.
-# Unset, a key is derived from SECRET_KEY.
+# Required with DEBUG off; in development a key is derived from SECRET_KEY (and its fallbacks).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
 # Public base URL printed for webhook set-up (add_channel); the request's host is used otherwise.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
@@ -39,6 +43,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -105,6 +110,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # WhiteNoise serves STATIC_ROOT (fill it with `manage.py collectstatic`), compressed.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
@@ -115,8 +125,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # TLS is terminated by the proxy in front; it also redirects plain HTTP (or set these).
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 3600)
+# Trust a proxy's "this was HTTPS" header only when told which one (e.g.
+# "HTTP_X_FORWARDED_PROTO,https"): trusting it without such a proxy lets clients forge it.
+if _proxy_header := env.list("SECURE_PROXY_SSL_HEADER", default=[]):
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
 
@@ -127,7 +140,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "inbox.api.pagination.PagePagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -163,6 +176,12 @@ INBOUND_MAX_ATTEMPTS = env.int("INBOUND_MAX_ATTEMPTS", default=8)
 # The sweeper leaves events this young to the task queued for them.
 INBOUND_SWEEP_GRACE_SECONDS = env.int("INBOUND_SWEEP_GRACE_SECONDS", default=30)
 INBOUND_SWEEP_INTERVAL_SECONDS = env.int("INBOUND_SWEEP_INTERVAL_SECONDS", default=30)
+# After the broker refused a wake-up, requests skip it this long (the sweeper covers them).
+INBOUND_WAKEUP_BACKOFF_SECONDS = env.int("INBOUND_WAKEUP_BACKOFF_SECONDS", default=10)
+# Processed and ignored events (and requests left without events) are deleted after this long;
+# failed ones are kept.
+INBOUND_RETENTION_DAYS = env.int("INBOUND_RETENTION_DAYS", default=30)
+INBOUND_PRUNE_INTERVAL_SECONDS = env.int("INBOUND_PRUNE_INTERVAL_SECONDS", default=3600)
 TYPING_TTL_SECONDS = env.int("TYPING_TTL_SECONDS", default=8)
 
 LOGGING = {

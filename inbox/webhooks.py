@@ -1,13 +1,14 @@
-"""The one webhook view: authenticate -> store raw -> queue -> 202.
+"""The one webhook view: authenticate -> store the request whole -> queue -> 202.
 
-Answers (never 500): 202 stored or already stored; 401 bad or missing secret/signature; 404
-unknown platform or channel; 413 body over the limit; 400 authentic but not JSON (kept as a failed
-event); 503 when the database cannot take the rows, so that the platform retries.
+Answers (never 500): 202 stored or already stored (also when single items of it cannot be
+stored as JSON: they are kept as failed events); 401 bad or missing secret/signature; 404
+unknown platform or channel; 413 body over the limit; 400 authentic but not a readable document
+(kept, with the reason); 503 when the database cannot take the request, or the channel's secrets
+cannot be decrypted, so that the platform retries.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 
@@ -17,13 +18,14 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services
-from .connectors.base import PayloadError, get_connector
-from .models import Channel, InboundEvent
+from .connectors.contract import Headers, SignatureError, get_connector
+from .inbound import store_request
+from .models import Channel, Source
+from .models.fields import Unreadable
 
 logger = logging.getLogger(__name__)
 
-# Headers worth keeping with the raw event; signatures and secrets are never stored.
+# Headers worth keeping with the request; signatures and secrets are never stored.
 KEPT_HEADERS = (
     "Content-Type",
     "User-Agent",
@@ -35,6 +37,10 @@ KEPT_HEADERS = (
 
 def _answer(status: int, detail: str, **extra: object) -> JsonResponse:
     return JsonResponse({"detail": detail, **extra}, status=status)
+
+
+def _unavailable() -> JsonResponse:
+    return _answer(503, "temporarily unavailable, retry later")
 
 
 @csrf_exempt
@@ -57,34 +63,36 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
         channel = Channel.objects.filter(key=key, platform=platform, is_active=True).first()
     except DatabaseError:
         logger.exception("database unavailable while looking up a webhook channel")
-        return _answer(503, "temporarily unavailable, retry later")
+        return _unavailable()
     if channel is None:
         return _answer(404, "unknown channel")
+    if isinstance(channel.webhook_secrets, Unreadable):
+        # A key was rotated away: an operator can fix it, so the platform should retry.
+        logger.error("webhook for channel %s: its secrets cannot be decrypted", channel.pk)
+        return _unavailable()
 
-    if not connector.verify(request.headers, body, channel.webhook_secrets or [], channel.settings):
+    headers = Headers(request.headers)
+    try:
+        connector.verify(
+            headers=headers,
+            body=body,
+            secrets=channel.webhook_secrets or [],
+            settings=channel.settings,
+        )
+    except SignatureError as exc:
+        logger.info("webhook for channel %s refused: %s", channel.pk, exc)
         return _answer(401, "missing or invalid signature")
 
-    headers = {h: request.headers[h] for h in KEPT_HEADERS if h in request.headers}
     try:
-        try:
-            document = json.loads(body)
-            deliveries = connector.split(document)
-        except (ValueError, PayloadError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-            services.record_unreadable_event(
-                channel=channel,
-                body=body,
-                source=InboundEvent.Source.WEBHOOK,
-                headers=headers,
-                error=str(exc)[:1000],
-            )
-            return _answer(400, f"body is not a valid {platform} document: {exc}")
-        services.receive_events(
+        stored = store_request(
             channel=channel,
-            deliveries=deliveries,
-            source=InboundEvent.Source.WEBHOOK,
-            headers=headers,
+            source=Source.WEBHOOK,
+            body=body,
+            headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
         )
     except DatabaseError:
         logger.exception("database unavailable while storing a webhook")
-        return _answer(503, "temporarily unavailable, retry later")
-    return _answer(202, "accepted", events=len(deliveries))
+        return _unavailable()
+    if stored.error:
+        return _answer(400, f"body is not a valid {platform} document: {stored.error}")
+    return _answer(202, "accepted", events=stored.items)

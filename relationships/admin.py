@@ -1,13 +1,16 @@
+"""Relationships are written by the way in (and, later, by decisions through the outbound
+queue): read-only here."""
+
 from django.contrib import admin
+
+from inbox.admin import ReadOnlyAdmin, ReadOnlyTabularInline
 
 from .models import Relationship, RelationshipChange, RelationshipTemplate
 
 
-class RelationshipChangeInline(admin.TabularInline):
+class RelationshipChangeInline(ReadOnlyTabularInline):
     model = RelationshipChange
-    extra = 0
-    can_delete = False
-    readonly_fields = (
+    fields = (
         "external_id",
         "type",
         "status",
@@ -19,7 +22,7 @@ class RelationshipChangeInline(admin.TabularInline):
 
 
 @admin.register(Relationship)
-class RelationshipAdmin(admin.ModelAdmin):
+class RelationshipAdmin(ReadOnlyAdmin):
     list_display = (
         "external_id",
         "peer",
@@ -33,29 +36,11 @@ class RelationshipAdmin(admin.ModelAdmin):
     list_filter = ("status", "direction", "channel")
     search_fields = ("external_id", "peer")
     list_select_related = ("channel", "decided_by")
-    readonly_fields = (
-        "channel",
-        "external_id",
-        "peer",
-        "peer_public_key",
-        "status",
-        "direction",
-        "template",
-        "creation_content",
-        "audit_log",
-        "peer_deletion",
-        "revision",
-        "platform_updated_at",
-        "decision",
-        "decided_by",
-        "decided_at",
-        "decision_outcome",
-    )
     inlines = (RelationshipChangeInline,)
 
 
 @admin.register(RelationshipTemplate)
-class RelationshipTemplateAdmin(admin.ModelAdmin):
+class RelationshipTemplateAdmin(ReadOnlyAdmin):
     list_display = ("external_id", "channel", "is_own", "created_by", "created_at", "expires_at")
     list_filter = ("is_own", "channel")
     search_fields = ("external_id", "created_by")
@@ -63,7 +48,7 @@ class RelationshipTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(RelationshipChange)
-class RelationshipChangeAdmin(admin.ModelAdmin):
+class RelationshipChangeAdmin(ReadOnlyAdmin):
     list_display = ("external_id", "relationship", "type", "status", "requested_by", "requested_at")
     list_filter = ("type", "status")
     search_fields = ("external_id", "relationship__external_id", "requested_by")

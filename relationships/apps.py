@@ -6,5 +6,11 @@ class RelationshipsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the relationship appliers with the inbox pipeline; the core never imports us.
-        from . import services  # noqa: F401
+        from inbox.connectors.events import RelationshipDecomposed, RelationshipUpserted
+        from inbox.inbound.appliers import register
+
+        from . import services
+
+        # The inbox core never imports this app: its appliers plug in here.
+        register(RelationshipUpserted, services.apply_relationship_upserted)
+        register(RelationshipDecomposed, services.apply_relationship_decomposed)

@@ -1,18 +1,18 @@
-"""Writes of the relationships app; its appliers plug into the inbox pipeline."""
+"""Writes of the relationships app; its appliers plug into the way in (registered in
+``RelationshipsConfig.ready``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from inbox.connectors.base import (
+from inbox.connectors.events import (
     RelationshipChangeInfo,
     RelationshipDecomposed,
     RelationshipUpserted,
     TemplateInfo,
 )
-from inbox.db import get_or_insert
+from inbox.live import Change
 from inbox.models import Channel, InboundEvent
-from inbox.pipeline import register_applier
 
 from .models import Relationship, RelationshipChange, RelationshipStatus, RelationshipTemplate
 
@@ -26,8 +26,8 @@ def _template(channel: Channel, info: TemplateInfo) -> RelationshipTemplate:
         "content": info.content,
         "max_allocations": info.max_allocations,
     }
-    template, created = get_or_insert(
-        RelationshipTemplate, {"channel": channel, "external_id": info.template_id}, values
+    template, created = RelationshipTemplate.objects.get_or_create(
+        channel=channel, external_id=info.template_id, defaults=values
     )
     # A 7.x event names only the template id; a 1.x one or the API carries the rest.
     gaps = [
@@ -40,13 +40,13 @@ def _template(channel: Channel, info: TemplateInfo) -> RelationshipTemplate:
     return template
 
 
-@register_applier(RelationshipUpserted)
 def apply_relationship_upserted(
     *, channel: Channel, event: RelationshipUpserted, inbound: InboundEvent | None = None
-) -> Relationship:
+) -> list[Change]:
     """Store the relationship's state unless what is stored is newer (a higher revision).
 
-    A relationship we decomposed stays decomposed.
+    A relationship we decomposed stays decomposed. Relationships are no conversation rows, so
+    nothing is reported for the live view.
     """
     values: dict[str, Any] = {
         "peer": event.peer[:255],
@@ -61,8 +61,8 @@ def apply_relationship_upserted(
     }
     if event.peer_deletion is not None:
         values["peer_deletion"] = dict(event.peer_deletion) or None
-    relationship, created = get_or_insert(
-        Relationship, {"channel": channel, "external_id": event.relationship_id}, values
+    relationship, created = Relationship.objects.get_or_create(
+        channel=channel, external_id=event.relationship_id, defaults=values
     )
     if not created:
         if event.revision < relationship.revision:
@@ -77,7 +77,7 @@ def apply_relationship_upserted(
             relationship.save(update_fields=[*changed, "updated_at"])
     for change in event.changes:
         _change(relationship, change)
-    return relationship
+    return []
 
 
 def _change(relationship: Relationship, info: RelationshipChangeInfo) -> None:
@@ -89,8 +89,8 @@ def _change(relationship: Relationship, info: RelationshipChangeInfo) -> None:
         "request_content": info.request_content,
         "response": dict(info.response) if info.response else None,
     }
-    change, created = get_or_insert(
-        RelationshipChange, {"relationship": relationship, "external_id": info.change_id}, values
+    change, created = RelationshipChange.objects.get_or_create(
+        relationship=relationship, external_id=info.change_id, defaults=values
     )
     # A change only ever leaves Pending, once.
     if not created and change.status == "Pending" and info.status != "Pending":
@@ -98,15 +98,14 @@ def _change(relationship: Relationship, info: RelationshipChangeInfo) -> None:
         change.save(update_fields=["status", "response"])
 
 
-@register_applier(RelationshipDecomposed)
 def apply_relationship_decomposed(
     *, channel: Channel, event: RelationshipDecomposed, inbound: InboundEvent | None = None
-) -> None:
+) -> list[Change]:
     # Arriving first, it leaves a placeholder that the relationship's own events fill in.
-    relationship, _ = get_or_insert(
-        Relationship,
-        {"channel": channel, "external_id": event.relationship_id},
-        {
+    relationship, _ = Relationship.objects.get_or_create(
+        channel=channel,
+        external_id=event.relationship_id,
+        defaults={
             "peer": "",
             "status": RelationshipStatus.DECOMPOSED,
             "direction": Relationship.Direction.OUTGOING,
@@ -115,3 +114,4 @@ def apply_relationship_decomposed(
     if relationship.status != RelationshipStatus.DECOMPOSED:
         relationship.status = RelationshipStatus.DECOMPOSED
         relationship.save(update_fields=["status", "updated_at"])
+    return []

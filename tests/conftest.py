@@ -4,6 +4,7 @@ without them: a silent fallback to SQLite would hide the behaviour we test."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings() -> None:
+    """A test database of this run's own, so that runs side by side never drop each other's."""
+    from django.conf import settings
+
+    test = settings.DATABASES["default"].setdefault("TEST", {})
+    test.setdefault("NAME", f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}")
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache(request: pytest.FixtureRequest) -> None:
     if request.config.pluginmanager.hasplugin("django"):
@@ -85,8 +95,12 @@ def outsider(db: Any) -> Any:
 
 @pytest.fixture
 def post_webhook(client: Any) -> Callable[..., Any]:
-    """POST a body to a channel's webhook, signed with ``secret`` unless ``headers`` are given."""
-    from inbox.connectors.base import get_connector
+    """POST a body to a channel's webhook, signed with ``secret`` unless ``headers`` are given.
+
+    The signature comes from the connector's own ``sign`` (as the demo replay does); the
+    security tests sign with their own, independent implementations instead.
+    """
+    from inbox.connectors.contract import get_connector
 
     def post(
         channel: Any,
@@ -100,7 +114,9 @@ def post_webhook(client: Any) -> Callable[..., Any]:
         if headers is None:
             headers = {}
             if secret is not None:
-                headers = get_connector(channel.platform).sign(raw, secret, channel.settings)
+                headers = get_connector(channel.platform).sign(
+                    body=raw, secret=secret, settings=channel.settings
+                )
         return client.post(
             path or channel.webhook_path(),
             data=raw,
@@ -113,6 +129,6 @@ def post_webhook(client: Any) -> Callable[..., Any]:
 
 @pytest.fixture
 def process() -> Callable[[], Any]:
-    from inbox.pipeline import process_due_events
+    from inbox.inbound import process_due_events
 
     return process_due_events

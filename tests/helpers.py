@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,3 +19,24 @@ def fixture_bytes(platform: str, name: str) -> bytes:
 
 def fixture_json(platform: str, name: str) -> Any:
     return json.loads(fixture_bytes(platform, name))
+
+
+def parse_document(
+    platform: str, document: Any, settings: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """Split ``document`` with the platform's connector and parse every item, in order."""
+    from inbox.connectors.contract import ChannelContext, get_connector
+
+    connector = get_connector(platform)
+    context = ChannelContext(platform=platform, settings=dict(settings or {}))
+    events: list[Any] = []
+    for item in connector.split(document=document):
+        events.extend(
+            connector.parse(
+                event_name=item.event_name,
+                payload=item.payload,
+                envelope=item.envelope,
+                context=context,
+            )
+        )
+    return events

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from inbox.models import Channel, Conversation, InboundEvent, Message
+from inbox.models import Channel, Conversation, InboundEvent, InboundRequest, Message
 from relationships.models import Relationship
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +97,7 @@ def test_demo_replays_samples_through_the_webhook_and_processes_them(capsys):
     assert Channel.objects.count() == 4
     assert "failed 0" in out
     assert not InboundEvent.objects.filter(state="failed").exists()
-    assert set(InboundEvent.objects.values_list("source", flat=True)) == {"webhook"}
+    assert set(InboundRequest.objects.values_list("source", flat=True)) == {"webhook"}
     for channel in Channel.objects.all():
         assert Conversation.objects.filter(channel=channel).count() >= 2, channel
         assert Message.objects.filter(channel=channel).exists(), channel

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from inbox import pipeline
+from inbox.inbound import process_event
 from inbox.models import Conversation, InboundEvent, Message, Participant
 from tests.factories import ChannelFactory
 from tests.helpers import fixture_json
@@ -37,7 +37,7 @@ def test_eight_concurrent_first_messages_make_one_conversation(post_webhook):
     def worker(event: InboundEvent) -> None:
         try:
             start.wait(timeout=10)
-            outcomes.append(pipeline.process_event(event))
+            outcomes.append(process_event(event))
         finally:
             connection.close()
 

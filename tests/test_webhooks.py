@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from inbox.models import InboundEvent, Message
+from inbox.models import InboundEvent, InboundRequest, Message
 from tests.factories import ChannelFactory
 from tests.helpers import fixture_bytes
 
@@ -27,13 +27,15 @@ def test_authentic_webhook_is_stored_and_answered_202(channel, post_webhook):
 
     assert response.status_code == 202
     assert response.json() == {"detail": "accepted", "events": 1}
+    request = InboundRequest.objects.get()
+    assert (request.channel, request.source, request.item_count) == (channel, "webhook", 1)
+    assert bytes(request.body) == SENT  # the request whole, byte for byte
+    assert request.headers == {"Content-Type": "application/json"}  # no signature kept
     event = InboundEvent.objects.get()
-    assert (event.channel, event.source, event.state) == (channel, "webhook", "pending")
+    assert (event.channel, event.request, event.state) == (channel, request, "pending")
     assert event.event_name == "message.sent"
-    assert (
-        event.payload["event"]["eventData"]["messageId"] == "ebe4996e-8646-44c5-8f70-785f11dc74ae"
-    )
-    assert "X-SCALAR-Signature" not in event.headers  # secrets and signatures are not kept
+    assert event.payload == json.loads(SENT)["eventsData"][0]  # the platform's item unchanged
+    assert set(event.envelope) == {"eventBatchId", "eventSubscriptionId", "eventBatchTime"}
 
 
 def test_duplicate_delivery_is_accepted_and_stored_once(channel, post_webhook, process):
@@ -44,6 +46,7 @@ def test_duplicate_delivery_is_accepted_and_stored_once(channel, post_webhook, p
     process()
 
     assert [r.status_code for r in (first, second, third)] == [202, 202, 202]
+    assert InboundRequest.objects.count() == 1
     assert InboundEvent.objects.count() == 1
     assert Message.objects.count() == 1
 
@@ -88,14 +91,14 @@ def test_body_of_exactly_one_mebibyte_is_accepted(channel, post_webhook):
     assert post_webhook(channel, body).status_code == 202
 
 
-def test_authentic_body_that_is_not_json_is_400_and_kept_as_failed(channel, post_webhook):
+def test_authentic_body_that_is_not_json_is_400_and_kept(channel, post_webhook):
     response = post_webhook(channel, b"\xff\xfe not json at all")
 
     assert response.status_code == 400
-    event = InboundEvent.objects.get()
-    assert event.state == "failed"
-    assert bytes(event.raw_body) == b"\xff\xfe not json at all"
-    assert event.error
+    request = InboundRequest.objects.get()
+    assert bytes(request.body) == b"\xff\xfe not json at all"
+    assert request.error.startswith("not JSON")
+    assert not InboundEvent.objects.exists()
 
 
 def test_authentic_json_of_the_wrong_shape_is_400_and_kept(channel, post_webhook):
@@ -103,7 +106,7 @@ def test_authentic_json_of_the_wrong_shape_is_400_and_kept(channel, post_webhook
 
     assert response.status_code == 400
     assert "scalar" in response.json()["detail"]
-    assert InboundEvent.objects.get().state == "failed"
+    assert InboundRequest.objects.get().error.startswith("not a valid scalar document")
 
 
 def test_unsigned_garbage_is_401_not_400(channel, post_webhook):
@@ -128,4 +131,4 @@ def test_database_outage_is_503_so_the_platform_retries(channel, post_webhook):
         settings_dict["PORT"] = original_port
     assert response.status_code == 503
     assert response.json()["detail"].startswith("temporarily unavailable")
-    assert not InboundEvent.objects.exists()
+    assert not InboundRequest.objects.exists()

@@ -1,15 +1,34 @@
+"""API filters. The ``channel`` filters offer only the channels the user may see, so a foreign
+channel's id is refused exactly like one that does not exist."""
+
 from __future__ import annotations
 
-import django_filters
+from typing import Any
 
-from inbox.connectors.base import Platform
-from inbox.models import Conversation, InboundEvent
+import django_filters
+from django.db.models import QuerySet
+
+from inbox.choices import Platform
+from inbox.models import Channel, Conversation, InboundEvent, Source
+
+
+def visible_channels(request: Any) -> QuerySet[Channel]:
+    if request is None:  # the schema generator and the browsable API's empty form
+        return Channel.objects.none()
+    return Channel.objects.visible_to(request.user)
+
+
+class ChannelFilter(django_filters.ModelChoiceFilter):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(queryset=visible_channels, **kwargs)
+
+
+PLATFORMS = [(p.value, p.value) for p in Platform]
 
 
 class ConversationFilter(django_filters.FilterSet):
-    platform = django_filters.ChoiceFilter(
-        field_name="channel__platform", choices=[(p.value, p.value) for p in Platform]
-    )
+    channel = ChannelFilter()
+    platform = django_filters.ChoiceFilter(field_name="channel__platform", choices=PLATFORMS)
 
     class Meta:
         model = Conversation
@@ -17,9 +36,9 @@ class ConversationFilter(django_filters.FilterSet):
 
 
 class InboundEventFilter(django_filters.FilterSet):
-    platform = django_filters.ChoiceFilter(
-        field_name="channel__platform", choices=[(p.value, p.value) for p in Platform]
-    )
+    channel = ChannelFilter()
+    platform = django_filters.ChoiceFilter(field_name="channel__platform", choices=PLATFORMS)
+    source = django_filters.ChoiceFilter(field_name="request__source", choices=Source.choices)
 
     class Meta:
         model = InboundEvent

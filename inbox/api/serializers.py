@@ -8,12 +8,15 @@ from inbox.models import Attachment, Conversation, InboundEvent, Message, Partic
 class ParticipantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Participant
-        fields = ("address", "name", "role", "is_present", "joined_at", "left_at")
+        fields = ("address", "name", "role", "is_present", "presence_at", "joined_at", "left_at")
 
 
 class ConversationSerializer(serializers.ModelSerializer):
     platform = serializers.CharField(source="channel.platform", read_only=True)
     participants = ParticipantSerializer(many=True, read_only=True)
+    unread_count = serializers.IntegerField(
+        read_only=True, help_text="Messages that arrived after the requesting user's read position."
+    )
 
     class Meta:
         model = Conversation
@@ -28,7 +31,9 @@ class ConversationSerializer(serializers.ModelSerializer):
             "participants",
             "last_activity_at",
             "last_message",
+            "unread_count",
             "platform_state",
+            "updated_at",
         )
 
 
@@ -44,6 +49,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
             "caption",
             "preview",
             "state",
+            "note",
         )
 
 
@@ -84,18 +90,22 @@ class MessageSerializer(serializers.ModelSerializer):
             "content_kind",
             "content",
             "audience",
+            "choices",
             "sent_at",
+            "position",
             "status",
             "recalled_at",
             "reply_to",
             "sequence",
             "attachments",
             "recipients",
+            "updated_at",
         )
 
 
 class InboundEventSerializer(serializers.ModelSerializer):
     platform = serializers.CharField(source="channel.platform", read_only=True)
+    source = serializers.CharField(source="request.source", default=None, read_only=True)
 
     class Meta:
         model = InboundEvent
@@ -112,6 +122,7 @@ class InboundEventSerializer(serializers.ModelSerializer):
             "received_at",
             "next_attempt_at",
             "processed_at",
-            "headers",
+            "request",
             "payload",
+            "envelope",
         )

@@ -1,62 +1,85 @@
-"""Read API of the inbox. Querysets are narrowed to what the user may see (permissions.py)."""
+"""Read API of the inbox. Querysets are narrowed to what the user may see (``visible_to``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, Value
+from django.db.models.functions import Coalesce
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inbox.models import Conversation, InboundEvent, Message, Participant
 
 from .filters import ConversationFilter, InboundEventFilter
+from .pagination import Key, KeysetPagination
 from .permissions import IsStaff
 from .serializers import ConversationSerializer, InboundEventSerializer, MessageSerializer
 
-
-class TimelinePagination(CursorPagination):
-    """Oldest to newest by platform time, then platform sequence; stable under inserts."""
-
-    ordering = ("sent_at", "sequence", "id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
+# Newest activity first, exactly the order of the conversation indexes.
+CONVERSATION_ORDER = (
+    Key("last_activity_at", descending=True, kind=datetime),
+    Key("id", descending=True),
+)
+# Oldest to newest by platform time, then platform sequence (absent: first), then arrival.
+TIMELINE_ORDER = (
+    Key("sent_at", kind=datetime),
+    Key("timeline_sequence"),
+    Key("id"),
+)
 
 
 class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
+    """Conversations, newest activity first, keyset-paginated (``after`` / ``page_size``)."""
+
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
 
     def get_queryset(self) -> QuerySet[Conversation]:
         return (
             Conversation.objects.visible_to(self.request.user)
+            .with_unread(self.request.user)
             .select_related("channel")
             .prefetch_related(Prefetch("participants", Participant.objects.order_by("id")))
-            # Conversations known only from a state snapshot (no message yet) come last.
-            .order_by(F("last_activity_at").desc(nulls_last=True), "-id")
         )
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        paginator = KeysetPagination(CONVERSATION_ORDER)
+        rows, links = paginator.paginate(self.filter_queryset(self.get_queryset()), request)
+        return paginator.response(request, self.get_serializer(rows, many=True).data, links)
 
     @action(detail=True, methods=["get"])
     def messages(self, request: Request, pk: Any = None) -> Response:
-        conversation = self.get_object()
+        """The conversation's messages in timeline order: from the oldest, or with
+        ``start=end`` from the newest page, scrolling back with ``before``."""
+        # Only the permission check: the conversation's participants are not needed here.
+        conversation = get_object_or_404(Conversation.objects.visible_to(request.user), pk=pk)
         messages = (
             Message.objects.filter(conversation=conversation)
+            .annotate(timeline_sequence=Coalesce("sequence", Value(-1)))
             .select_related("sender")
             .prefetch_related("attachments", "recipients")
         )
-        paginator = TimelinePagination()
-        page = paginator.paginate_queryset(messages, request, view=self)
-        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+        paginator = KeysetPagination(TIMELINE_ORDER)
+        rows, links = paginator.paginate(messages, request)
+        return paginator.response(request, MessageSerializer(rows, many=True).data, links)
 
 
 class InboundEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """Staff only: the raw audit trail, newest first, keyset-paginated."""
+
     serializer_class = InboundEventSerializer
     permission_classes = (IsStaff,)
     filterset_class = InboundEventFilter
 
     def get_queryset(self) -> QuerySet[InboundEvent]:
-        return InboundEvent.objects.select_related("channel").defer("raw_body").order_by("-id")
+        return InboundEvent.objects.select_related("channel", "request").defer("request__body")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        paginator = KeysetPagination((Key("id", descending=True),))
+        rows, links = paginator.paginate(self.filter_queryset(self.get_queryset()), request)
+        return paginator.response(request, self.get_serializer(rows, many=True).data, links)

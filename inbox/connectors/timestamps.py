@@ -1,12 +1,16 @@
 """Platform timestamps -> aware UTC datetimes. Vendors send ISO strings with 0-7 fractional
-digits and a ``Z``, or epoch milliseconds."""
+digits and a ``Z`` or an offset, or epoch milliseconds.
+
+Errors read as the end of a sentence that starts with the value's path ("… is not a
+timestamp: 'soon'"); :class:`~inbox.connectors.payload.Payload` adds the path.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 
-from .base import PayloadError
+from .contract import PayloadError
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -16,22 +20,24 @@ def parse_iso(value: object) -> datetime | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        raise PayloadError(f"not a timestamp: {value!r}")
+        raise PayloadError(f"is not a timestamp: {value!r:.40}")
     text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00").replace("z", "+00:00")
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise PayloadError(f"not a timestamp: {value!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # OverflowError: beyond year 9999 once in UTC
+        raise PayloadError(f"is not a timestamp: {value!r:.40}") from exc
 
 
 def from_epoch_ms(value: object) -> datetime | None:
     """Epoch milliseconds (int, float or numeric string) -> datetime; missing gives ``None``."""
     if value in (None, ""):
         return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PayloadError(f"is not epoch milliseconds: {value!r:.40}")
     try:
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise PayloadError(f"not epoch milliseconds: {value!r}") from exc
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise PayloadError(f"is not epoch milliseconds: {value!r:.40}") from exc

@@ -1,6 +1,6 @@
 from .channels import Channel
-from .conversations import Contact, Conversation, Participant, ReadState
-from .events import InboundEvent
+from .conversations import Contact, Conversation, ConversationAlias, Participant, ReadState
+from .events import InboundEvent, InboundRequest, Source
 from .messages import STATUS_RANK, Attachment, Message, MessageStatus, MessageStatusEvent, Recipient
 
 __all__ = [
@@ -9,11 +9,14 @@ __all__ = [
     "Channel",
     "Contact",
     "Conversation",
+    "ConversationAlias",
     "InboundEvent",
+    "InboundRequest",
     "Message",
     "MessageStatus",
     "MessageStatusEvent",
     "Participant",
     "ReadState",
     "Recipient",
+    "Source",
 ]

@@ -7,7 +7,7 @@ from django.conf import settings as django_settings
 from django.db import models
 from django.urls import reverse
 
-from inbox.connectors.base import ChannelContext, Platform
+from inbox.choices import Platform, labelled
 
 from .fields import EncryptedJSONField
 
@@ -25,9 +25,7 @@ class ChannelQuerySet(models.QuerySet["Channel"]):
 class Channel(models.Model):
     """One connected account on one platform."""
 
-    platform = models.CharField(
-        max_length=20, choices=[(p.value, p.name.title()) for p in Platform]
-    )
+    platform = models.CharField(max_length=20, choices=labelled(Platform))
     name = models.CharField(max_length=200)
     key = models.UUIDField(
         default=uuid.uuid4,
@@ -63,9 +61,6 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.platform})"
-
-    def context(self) -> ChannelContext:
-        return ChannelContext(platform=self.platform, settings=dict(self.settings))
 
     def webhook_path(self) -> str:
         return reverse("webhook", kwargs={"platform": self.platform, "key": self.key})

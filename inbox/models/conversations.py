@@ -4,8 +4,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
-from inbox.connectors.base import ConversationKind, ConversationStatus
+from inbox.choices import ConversationKind, ConversationStatus, labelled
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
@@ -14,6 +17,18 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
 
         return self.filter(channel__in=Channel.objects.visible_to(user))
 
+    def with_unread(self, user: Any) -> ConversationQuerySet:
+        """Annotate ``unread_count`` for ``user``: messages that arrived after their read
+        position (all of them when they never opened the conversation), in the same query."""
+        read_position = ReadState.objects.filter(
+            conversation=OuterRef("pk"), user_id=getattr(user, "pk", None)
+        ).values("read_position")[:1]
+        return self.annotate(
+            unread_count=Greatest(
+                F("last_position") - Coalesce(Subquery(read_position), Value(0)), Value(0)
+            )
+        )
+
 
 class Conversation(models.Model):
     channel = models.ForeignKey(
@@ -21,15 +36,11 @@ class Conversation(models.Model):
     )
     external_id = models.CharField(max_length=255)
     kind = models.CharField(
-        max_length=10,
-        choices=[(k.value, k.name.title()) for k in ConversationKind],
-        default=ConversationKind.DIRECT,
+        max_length=10, choices=labelled(ConversationKind), default=ConversationKind.DIRECT
     )
     title = models.CharField(max_length=300, blank=True)
     status = models.CharField(
-        max_length=10,
-        choices=[(s.value, s.name.title()) for s in ConversationStatus],
-        default=ConversationStatus.OPEN,
+        max_length=10, choices=labelled(ConversationStatus), default=ConversationStatus.OPEN
     )
     platform_state = models.JSONField(
         default=dict, blank=True, help_text="The platform's own view (stage, skill, dialogs…)."
@@ -41,24 +52,65 @@ class Conversation(models.Model):
     last_message = models.ForeignKey(
         "inbox.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    last_activity_at = models.DateTimeField(null=True, blank=True)
+    # When the newest message was sent; the conversation's creation time until one arrives.
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    # The position of the newest message to arrive (see Message.position).
+    last_position = models.PositiveBigIntegerField(default=0)
+    # Platform time of the newest complete participant list applied.
+    participants_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = ConversationQuerySet.as_manager()
 
     class Meta:
-        ordering = (models.F("last_activity_at").desc(nulls_last=True), "-id")
+        ordering = ("-last_activity_at", "-id")
         constraints = [
             models.UniqueConstraint(
                 fields=("channel", "external_id"), name="conversation_channel_external_id"
             ),
         ]
+        # Exactly the list's order, alone and per status filter: a page is an index range scan.
         indexes = [
-            models.Index(fields=("channel", "-last_activity_at"), name="conversation_activity")
+            models.Index(
+                F("last_activity_at").desc(), F("id").desc(), name="conversation_activity"
+            ),
+            models.Index(
+                "status",
+                F("last_activity_at").desc(),
+                F("id").desc(),
+                name="conversation_status_activity",
+            ),
+            models.Index(
+                "channel",
+                F("last_activity_at").desc(),
+                F("id").desc(),
+                name="conversation_channel_activity",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title or self.external_id
+
+
+class ConversationAlias(models.Model):
+    """Another platform id under which a conversation's items arrive (a LivePerson dialog).
+
+    Messages that name only the alias before the conversation is known wait in a provisional
+    conversation of that id, and move here when the alias is learned.
+    """
+
+    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=255)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="aliases")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("channel", "external_id"), name="alias_channel_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
 
 
 class Contact(models.Model):
@@ -93,11 +145,14 @@ class Participant(models.Model):
     address = models.CharField(max_length=255)
     name = models.CharField(max_length=200, blank=True)
     role = models.CharField(max_length=40, blank=True)
+    # Presence and role each follow the newest fact about them (a join, a leave, a complete
+    # participant list, a message), so the order facts arrive in does not matter.
     is_present = models.BooleanField(default=True)
+    presence_at = models.DateTimeField(null=True, blank=True)
+    role_at = models.DateTimeField(null=True, blank=True, help_text="When the platform said so.")
+    # Explicit joins and leaves only (a list that leaves someone out does not say when).
     joined_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
-    # Platform time of the last join/leave applied; an older one is ignored.
-    changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("id",)
@@ -121,10 +176,9 @@ class ReadState(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="read_states"
     )
+    # The position of the last message read (see Message.position); only moves forward.
+    read_position = models.PositiveBigIntegerField(default=0)
     last_read_at = models.DateTimeField(null=True, blank=True)
-    last_read_message = models.ForeignKey(
-        "inbox.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     manual_unread = models.BooleanField(default=False)
 
     class Meta:

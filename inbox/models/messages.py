@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
-from inbox.connectors.base import Audience, ContentKind, Direction
+from inbox.choices import Audience, ContentKind, Direction, Step, labelled
 
 
 class MessageStatus(models.TextChoices):
@@ -35,25 +36,26 @@ class Message(models.Model):
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # Idempotency key of an outbound message created by the inbox.
     client_id = models.UUIDField(null=True, blank=True)
-    direction = models.CharField(
-        max_length=3, choices=[(d.value, d.name.title()) for d in Direction]
-    )
+    direction = models.CharField(max_length=3, choices=labelled(Direction))
     sender = models.ForeignKey(
         "inbox.Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     sent_at = models.DateTimeField(help_text="Platform time (arrival time if it gave none).")
     received_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Arrival order within the conversation (1, 2, …), assigned under the conversation lock:
+    # unread counts compare it with a user's read position, so a message back-filled with an
+    # old platform time still counts as new.
+    position = models.PositiveBigIntegerField()
     text = models.TextField(blank=True)
     subject = models.CharField(max_length=300, blank=True)
     content = models.JSONField(null=True, blank=True, help_text="The platform's original content.")
     content_kind = models.CharField(
-        max_length=12,
-        choices=[(k.value, k.name.title()) for k in ContentKind],
-        default=ContentKind.TEXT,
+        max_length=12, choices=labelled(ContentKind), default=ContentKind.TEXT
     )
-    audience = models.CharField(
-        max_length=10, choices=[(a.value, a.name.title()) for a in Audience], default=Audience.ALL
-    )
+    # Answers the sender offers (LivePerson quick replies): [{"title": …, "text": …}].
+    choices = models.JSONField(default=list, blank=True)
+    audience = models.CharField(max_length=10, choices=labelled(Audience), default=Audience.ALL)
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
     )
@@ -74,6 +76,9 @@ class Message(models.Model):
             ),
             models.UniqueConstraint(
                 fields=("channel", "client_id"), name="message_channel_client_id"
+            ),
+            models.UniqueConstraint(
+                fields=("conversation", "position"), name="message_conversation_position"
             ),
         ]
         indexes = [
@@ -114,15 +119,18 @@ class Recipient(models.Model):
 
 
 class MessageStatusEvent(models.Model):
-    """The status history. Kept by the message's platform id, so a receipt that arrives before
-    its message is not lost: it is linked (and counted) once the message exists."""
+    """The status history: each row a delivery ``step`` or a platform ``flag`` (one of the two).
+
+    Kept by the message's platform id, so a receipt that arrives before its message is not
+    lost: it is linked (and counted) once the message exists."""
 
     channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE, related_name="+")
     message = models.ForeignKey(
         Message, null=True, blank=True, on_delete=models.CASCADE, related_name="status_events"
     )
     message_external_id = models.CharField(max_length=255)
-    status = models.CharField(max_length=40, help_text="A delivery step or a platform flag.")
+    step = models.CharField(max_length=10, choices=labelled(Step), blank=True)
+    flag = models.CharField(max_length=40, blank=True, help_text="A platform word, e.g. Treated.")
     participant = models.CharField(max_length=255, blank=True)
     at = models.DateTimeField()
     inbound_event = models.ForeignKey(
@@ -134,13 +142,17 @@ class MessageStatusEvent(models.Model):
         ordering = ("at", "id")
         constraints = [
             models.UniqueConstraint(
-                fields=("channel", "message_external_id", "status", "participant", "at"),
+                fields=("channel", "message_external_id", "step", "flag", "participant", "at"),
                 name="statusevent_unique_observation",
+            ),
+            models.CheckConstraint(
+                condition=(Q(step="") & ~Q(flag="")) | (~Q(step="") & Q(flag="")),
+                name="statusevent_step_or_flag",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.message_external_id} {self.status}"
+        return f"{self.message_external_id} {self.step or self.flag}"
 
 
 class Attachment(models.Model):
@@ -159,6 +171,8 @@ class Attachment(models.Model):
         blank=True, help_text="A small data: URI, when the platform sent one."
     )
     url = models.CharField(max_length=2048, blank=True)
+    # What the inbox changed about the platform's data, e.g. an unsafe URL it dropped.
+    note = models.CharField(max_length=300, blank=True)
     file = models.FileField(upload_to="attachments/%Y/%m/", blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     error = models.TextField(blank=True)

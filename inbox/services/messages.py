@@ -8,11 +8,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from inbox.connectors.base import MessageUpserted, StatusChanged, StatusObserved, Step
-from inbox.db import get_or_insert, lock_conversation
+from inbox.choices import Step
+from inbox.connectors.events import MessageUpserted, StatusChanged, StatusObserved
+from inbox.db import lock_conversation
+from inbox.live import Change
 from inbox.models import (
     STATUS_RANK,
-    Attachment,
     Channel,
     Conversation,
     InboundEvent,
@@ -21,9 +22,10 @@ from inbox.models import (
     MessageStatusEvent,
     Recipient,
 )
-from inbox.pipeline import register_applier
 
-from .conversations import conversation_for, participants_for
+from .attachments import store_attachments
+from .conversations import conversation_for, conversation_updated
+from .participants import participants_for
 
 STEP_STATUS = {
     Step.SENT: MessageStatus.SENT,
@@ -32,44 +34,65 @@ STEP_STATUS = {
 }
 
 
-@register_applier(MessageUpserted)
 def apply_message_upserted(
     *, channel: Channel, event: MessageUpserted, inbound: InboundEvent | None = None
-) -> Message:
-    conversation = conversation_for(channel, event.conversation)
-    people = participants_for(conversation, [event.sender, *event.conversation.participants])
-    fields = {
-        "conversation": conversation,
+) -> list[Change]:
+    """Store the message as the platform knows it now; report what a user would see change."""
+    conversation, created = conversation_for(channel, event.conversation)
+    sent_at = event.sent_at or (inbound.received_at if inbound else timezone.now())
+    people = participants_for(
+        conversation, [event.sender, *event.conversation.participants], at=sent_at
+    )
+    fields: dict[str, Any] = {
         "direction": event.direction,
         "sender": people.get(event.sender.address),
-        "sent_at": event.sent_at or (inbound.received_at if inbound else timezone.now()),
+        "sent_at": sent_at,
         "text": event.text,
         "subject": event.subject[:300],
         "content": event.content,
         "content_kind": event.content_kind,
+        "choices": [{"title": c.title, "text": c.text} for c in event.choices],
         "audience": event.audience,
         "reply_to_external_id": event.reply_to[:255],
         "sequence": event.sequence,
     }
-    message, created = get_or_insert(
-        Message, {"channel": channel, "external_id": event.message_id}, fields
+    message, new = Message.objects.get_or_create(
+        channel=channel,
+        external_id=event.message_id,
+        defaults={
+            **fields,
+            "conversation": conversation,
+            "position": conversation.last_position + 1,
+        },
     )
-    if not created:
+    changed = []
+    if new:
+        conversation.last_position = message.position
+    else:
         # The platform's latest word on the content wins; the conversation never moves.
-        fields.pop("conversation")
         changed = [f for f, v in fields.items() if getattr(message, f) != v]
-        for field in changed:
-            setattr(message, field, fields[field])
+        for name in changed:
+            setattr(message, name, fields[name])
         if changed:
-            message.save(update_fields=changed)
+            message.save(update_fields=[*changed, "updated_at"])
     _title_from_first_message(conversation, message, event.conversation.title)
     _link_replies(channel, message)
-    _attachments(message, event)
+    store_attachments(message, event.attachments)
     _recipients(message, event)
-    _observe(channel, event.statuses, inbound)
-    refresh_delivery(message=message)
-    _touch_conversation(conversation, message)
-    return message
+    observe(channel, event.statuses, inbound)
+    delivery_changed = refresh_delivery(message=message)
+    touched = touch_conversation(conversation, message)
+    if new or touched or created:
+        conversation.save(
+            update_fields=["last_position", "last_message", "last_activity_at", "updated_at"]
+        )
+    kind = "message.created" if new else "message.updated"
+    changes = []
+    if new or changed or delivery_changed:
+        changes.append(Change(kind, channel.pk, conversation.pk, message.pk))
+    if new or touched or created:
+        changes.append(conversation_updated(conversation))
+    return changes
 
 
 def _title_from_first_message(
@@ -79,11 +102,10 @@ def _title_from_first_message(
     order the messages arrive in."""
     if title is None or conversation.title == title[:300]:
         return
-    title = title[:300]
     first = conversation.messages.order_by("sent_at", "sequence", "external_id").first()
     if first == message:
-        conversation.title = title
-        conversation.save(update_fields=["title"])
+        conversation.title = title[:300]
+        conversation.save(update_fields=["title", "updated_at"])
 
 
 def _link_replies(channel: Channel, message: Message) -> None:
@@ -93,36 +115,10 @@ def _link_replies(channel: Channel, message: Message) -> None:
         ).first()
         if original is not None:
             message.reply_to = original
-            message.save(update_fields=["reply_to"])
+            message.save(update_fields=["reply_to", "updated_at"])
     Message.objects.filter(
         channel=channel, reply_to_external_id=message.external_id, reply_to__isnull=True
     ).update(reply_to=message)
-
-
-def _attachments(message: Message, event: MessageUpserted) -> None:
-    existing = {a.external_id: a for a in message.attachments.all()}
-    for info in event.attachments:
-        values = {
-            "filename": info.filename[:255],
-            "mime_type": info.mime_type[:120],
-            "size": info.size,
-            "caption": info.caption,
-            "preview": info.preview,
-            "url": info.url[:2048],
-        }
-        row = existing.get(info.external_id[:1024])
-        if row is None:
-            Attachment.objects.bulk_create(
-                [Attachment(message=message, external_id=info.external_id[:1024], **values)],
-                ignore_conflicts=True,
-            )
-            continue
-        # A webhook may know only the file id and a later poll the full metadata: fill gaps.
-        gaps = [f for f, v in values.items() if v not in ("", None) and not getattr(row, f)]
-        for field in gaps:
-            setattr(row, field, values[field])
-        if gaps:
-            row.save(update_fields=gaps)
 
 
 def _recipients(message: Message, event: MessageUpserted) -> None:
@@ -143,15 +139,17 @@ def _recipients(message: Message, event: MessageUpserted) -> None:
         )
 
 
-def _observe(
+def observe(
     channel: Channel, observations: Iterable[StatusObserved], inbound: InboundEvent | None
 ) -> None:
+    """Add observations to the status history (each distinct observation once)."""
     fallback = inbound.received_at if inbound else timezone.now()
     rows = [
         MessageStatusEvent(
             channel=channel,
             message_external_id=o.message_id,
-            status=o.status[:40],
+            step=o.step or "",
+            flag=o.flag[:40],
             participant=o.participant[:255],
             at=o.at or fallback,
             inbound_event=inbound,
@@ -162,25 +160,25 @@ def _observe(
         MessageStatusEvent.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-@register_applier(StatusChanged)
 def apply_status_changed(
     *, channel: Channel, event: StatusChanged, inbound: InboundEvent | None = None
-) -> None:
+) -> list[Change]:
     lock_conversation(channel.pk, event.conversation_id)
-    _observe(channel, [event.observation], inbound)
+    observe(channel, [event.observation], inbound)
     message = Message.objects.filter(
         channel=channel, external_id=event.observation.message_id
     ).first()
-    if message is not None:
-        refresh_delivery(message=message)
-    # Otherwise the observation waits, stored, until its message arrives.
+    # Without its message the observation waits, stored, until the message arrives.
+    if message is None or not refresh_delivery(message=message):
+        return []
+    return [Change("message.updated", channel.pk, message.conversation_id, message.pk)]
 
 
-def refresh_delivery(*, message: Message) -> None:
+def refresh_delivery(*, message: Message) -> bool:
     """Fold the message's whole status history into its status and its recipients.
 
     Derived from the full set of observations, so the order they arrived in does not matter;
-    statuses only move forward.
+    statuses only move forward. Returns whether anything a user sees changed.
     """
     MessageStatusEvent.objects.filter(
         channel_id=message.channel_id, message_external_id=message.external_id, message__isnull=True
@@ -195,56 +193,65 @@ def refresh_delivery(*, message: Message) -> None:
         )
         recipients = {r.address: r for r in message.recipients.all()}
 
-    best = _best_status(message.status, (e.status for e in events))
-    recalled = min((e.at for e in events if e.status == Step.RECALLED), default=None)
+    changed = bool(newcomers)
+    best = _best_status(message.status, (e.step for e in events))
+    recalled = min((e.at for e in events if e.step == Step.RECALLED), default=None)
     if (best, recalled) != (message.status, message.recalled_at):
         message.status, message.recalled_at = best, recalled
-        message.save(update_fields=["status", "recalled_at"])
+        message.save(update_fields=["status", "recalled_at", "updated_at"])
+        changed = True
 
     for address, recipient in recipients.items():
         mine = [e for e in events if e.participant in (address, "")]
         values = {
-            "status": _best_status(MessageStatus.SENT, (e.status for e in mine)),
+            "status": _best_status(MessageStatus.SENT, (e.step for e in mine)),
             "delivered_at": min(
-                (e.at for e in mine if e.status in (Step.DELIVERED, Step.READ)), default=None
+                (e.at for e in mine if e.step in (Step.DELIVERED, Step.READ)), default=None
             ),
-            "read_at": min((e.at for e in mine if e.status == Step.READ), default=None),
+            "read_at": min((e.at for e in mine if e.step == Step.READ), default=None),
             "flags": _flags(mine),
         }
-        changed = [f for f, v in values.items() if getattr(recipient, f) != v]
-        for field in changed:
-            setattr(recipient, field, values[field])
-        if changed:
-            recipient.save(update_fields=changed)
+        fields = [f for f, v in values.items() if getattr(recipient, f) != v]
+        for name in fields:
+            setattr(recipient, name, values[name])
+        if fields:
+            recipient.save(update_fields=fields)
+            changed = True
+    return changed
 
 
-def _best_status(current: str, observed: Iterable[str]) -> str:
-    best = current
-    for word in observed:
-        status = STEP_STATUS.get(word)  # type: ignore[call-overload]
-        if status is not None and STATUS_RANK[status] > STATUS_RANK[best]:  # type: ignore[index]
+def _best_status(current: str, steps: Iterable[str]) -> str:
+    best = MessageStatus(current)
+    for step in steps:
+        status = STEP_STATUS.get(Step(step)) if step else None
+        if status is not None and STATUS_RANK[status] > STATUS_RANK[best]:
             best = status
-    return best
+    return best.value
 
 
 def _flags(events: Iterable[MessageStatusEvent]) -> dict[str, str]:
     """Per-recipient platform flags (not delivery steps), each with its first time."""
     flags: dict[str, datetime] = {}
     for e in events:
-        if e.status not in STEP_STATUS and e.status != Step.RECALLED:
-            flags[e.status] = min(e.at, flags.get(e.status, e.at))
+        if e.flag:
+            flags[e.flag] = min(e.at, flags.get(e.flag, e.at))
     return {name: at.isoformat() for name, at in sorted(flags.items())}
 
 
-def _touch_conversation(conversation: Conversation, message: Message) -> None:
-    """Keep the conversation's newest message and activity time for the inbox list."""
+def touch_conversation(conversation: Conversation, message: Message) -> bool:
+    """Keep the conversation's newest message and activity time for the inbox list (unsaved).
+
+    Returns whether they changed. Until its first message, a conversation's activity time is
+    its creation time.
+    """
     current = conversation.last_message
-    if current is None or _timeline_key(message) >= _timeline_key(current):
-        conversation.last_message = message
-        conversation.last_activity_at = max(
-            message.sent_at, conversation.last_activity_at or message.sent_at
-        )
-        conversation.save(update_fields=["last_message", "last_activity_at"])
+    if current is not None and _timeline_key(message) < _timeline_key(current):
+        return False
+    if current == message and conversation.last_activity_at == message.sent_at:
+        return False
+    conversation.last_message = message
+    conversation.last_activity_at = message.sent_at
+    return True
 
 
 def _timeline_key(message: Message) -> tuple[Any, ...]:

@@ -1,4 +1,8 @@
-"""Typing indicators: ephemeral, in the cache, never rows."""
+"""Typing indicators: ephemeral, in the cache, never rows.
+
+One cache key per person typing in a conversation, each with its own time to live, so workers
+applying typing events side by side never overwrite each other's.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,22 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from inbox.connectors.base import Typing
+from inbox.connectors.events import Typing
+from inbox.live import Change
 from inbox.models import Channel, Conversation, InboundEvent
-from inbox.pipeline import register_applier
+
+from .conversations import resolve_alias
 
 
-def _typing_key(channel_id: int, conversation_external_id: str) -> str:
-    digest = hashlib.sha256(conversation_external_id.encode()).hexdigest()[:32]
+def typing_key(channel_id: int, conversation_external_id: str, address: str) -> str:
+    digest = hashlib.sha256(f"{conversation_external_id}\n{address}".encode()).hexdigest()[:40]
     return f"typing:{channel_id}:{digest}"
 
 
-@register_applier(Typing)
-def apply_typing(*, channel: Channel, event: Typing, inbound: InboundEvent | None = None) -> None:
-    """Remember who types, for ``TYPING_TTL_SECONDS``, in the cache (never in rows).
+def apply_typing(
+    *, channel: Channel, event: Typing, inbound: InboundEvent | None = None
+) -> list[Change]:
+    """Remember for ``TYPING_TTL_SECONDS`` whether the person types (in the cache).
 
     A typing event older than the TTL (a replayed backlog) or older than the last one applied
     for the same person is ignored, so a late "typing" cannot outlive its "stopped".
@@ -29,18 +36,26 @@ def apply_typing(*, channel: Channel, event: Typing, inbound: InboundEvent | Non
     now = timezone.now().timestamp()
     at = event.at.timestamp() if event.at else now
     if at + ttl < now:
-        return
-    key = _typing_key(channel.pk, event.conversation_id)
-    typists = {a: e for a, e in (cache.get(key) or {}).items() if e["until"] > now}
-    known = typists.get(event.address)
+        return []
+    conversation_id = resolve_alias(channel, event.conversation_id)
+    key = typing_key(channel.pk, conversation_id, event.address)
+    known = cache.get(key)
     if known is not None and known["at"] > at:
-        return
-    typists[event.address] = {"typing": event.typing, "at": at, "until": now + ttl}
-    cache.set(key, typists, ttl)
+        return []
+    cache.set(key, {"typing": event.typing, "at": at}, ttl)
+    conversation = Conversation.objects.filter(channel=channel, external_id=conversation_id).first()
+    if conversation is None:
+        return []
+    data = {"address": event.address, "typing": event.typing}
+    return [Change("typing", channel.pk, conversation.pk, data=data)]
 
 
 def typing_in(*, conversation: Conversation) -> list[str]:
-    """Addresses typing in the conversation right now."""
-    now = timezone.now().timestamp()
-    typists = cache.get(_typing_key(conversation.channel_id, conversation.external_id)) or {}
-    return sorted(a for a, e in typists.items() if e["typing"] and e["until"] > now)
+    """Addresses of the conversation's participants typing right now."""
+    addresses = list(conversation.participants.values_list("address", flat=True))
+    keys = {
+        typing_key(conversation.channel_id, conversation.external_id, address): address
+        for address in addresses
+    }
+    found = cache.get_many(list(keys))
+    return sorted(keys[key] for key, state in found.items() if state["typing"])

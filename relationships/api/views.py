@@ -6,12 +6,13 @@ from rest_framework import viewsets
 from inbox.models import Channel
 from relationships.models import Relationship
 
+from .filters import RelationshipFilter
 from .serializers import RelationshipSerializer
 
 
 class RelationshipViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RelationshipSerializer
-    filterset_fields = ("channel", "status", "direction")
+    filterset_class = RelationshipFilter
 
     def get_queryset(self) -> QuerySet[Relationship]:
         return (

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import copy
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from inbox.connectors.base import (
+from inbox.choices import ContentKind, ConversationKind, Direction, Platform, Step
+from inbox.connectors.contract import (
     ChannelContext,
-    ContentKind,
-    ConversationKind,
-    ConversationRef,
-    Direction,
-    MessageUpserted,
-    Party,
+    Headers,
     PayloadError,
-    Platform,
-    StatusObserved,
+    SignatureError,
     get_connector,
 )
-from inbox.connectors.scalar import auth, connector, parse
-from tests.helpers import fixture_bytes, fixture_json
+from inbox.connectors.events import ConversationRef, MessageUpserted, Party, StatusObserved
+from inbox.connectors.scalar import connector
+from tests.helpers import fixture_bytes, fixture_json, parse_document
 
 SECRET = "whsec-scalar-7c1e94b2d0"
 OTHER_SECRET = "whsec-scalar-retired-3a9f"
@@ -55,6 +54,12 @@ GROUP_MEMBERS = (
     Party(COLLEAGUE, role="User"),
 )
 
+BATCH_ENVELOPE = {
+    "eventBatchId": "53a6dbe5-4cd5-5c87-9067-bce826006fc8",
+    "eventSubscriptionId": "52e05cf2-d945-4c1d-a161-abff8f68fec9",
+    "eventBatchTime": "2026-05-12T06:33:31.8127745Z",
+}
+
 FIXTURES = (
     "chat_message_sent",
     "chat_messaging_message_sent",
@@ -71,6 +76,7 @@ FIXTURES = (
 )
 
 CONTEXT = ChannelContext(platform="scalar")
+HISTORY = "event.eventData.statusHistory"
 
 
 def at(clock: str) -> datetime:
@@ -79,12 +85,42 @@ def at(clock: str) -> datetime:
     return datetime(2026, 5, 12, hour, minute, second, tzinfo=UTC)
 
 
+def sent(message_id: str, clock: str, participant: str = "") -> StatusObserved:
+    return StatusObserved(message_id, step=Step.SENT, at=at(clock), participant=participant)
+
+
+def delivered(message_id: str, clock: str, participant: str = "") -> StatusObserved:
+    return StatusObserved(message_id, step=Step.DELIVERED, at=at(clock), participant=participant)
+
+
+def flag(message_id: str, word: str, clock: str, participant: str) -> StatusObserved:
+    return StatusObserved(message_id, flag=word, at=at(clock), participant=participant)
+
+
+def split(document: Any) -> list[Any]:
+    return connector.split(document=document)
+
+
+def parse_entry(
+    entry: Any, event_name: str = "message.sent", context: ChannelContext = CONTEXT
+) -> list[Any]:
+    return connector.parse(
+        event_name=event_name, payload=entry, envelope={"eventBatchId": "b"}, context=context
+    )
+
+
 def events_of(name: str, context: ChannelContext = CONTEXT) -> list[Any]:
-    """Split a fixture and parse every delivery, after the JSON round trip storage does."""
+    """Split a fixture and parse every item, after the JSON round trip storage does."""
     parsed: list[Any] = []
-    for delivery in parse.split(fixture_json("scalar", name)):
-        payload = json.loads(json.dumps(delivery.payload))
-        parsed.extend(parse.parse(delivery.event_name, payload, context))
+    for item in split(fixture_json("scalar", name)):
+        parsed.extend(
+            connector.parse(
+                event_name=item.event_name,
+                payload=json.loads(json.dumps(item.payload)),
+                envelope=json.loads(json.dumps(item.envelope)),
+                context=context,
+            )
+        )
     return parsed
 
 
@@ -94,47 +130,78 @@ def only_message(name: str, context: ChannelContext = CONTEXT) -> MessageUpserte
     return message
 
 
-def parse_item(item: Any, event_name: str = "message.sent") -> list[Any]:
-    return parse.parse(event_name, {"eventBatchId": "b", "event": item}, CONTEXT)
+def first_entry(name: str) -> dict[str, Any]:
+    entry: dict[str, Any] = fixture_json("scalar", name)["eventsData"][0]
+    return entry
 
 
-def first_item(name: str) -> dict[str, Any]:
-    item: dict[str, Any] = fixture_json("scalar", name)["eventsData"][0]
-    return item
+def snapshot_content(name: str) -> dict[str, object]:
+    """The snapshot as stored: without the parts that change from event to event."""
+    data = dict(first_entry(name)["eventData"])
+    del data["statusHistory"], data["registeredOn"]
+    return data
 
 
 # --- wiring ----------------------------------------------------------------------------------
 
 
-def snapshot_content(name: str) -> dict[str, object]:
-    """The snapshot as stored: without the parts that change from event to event."""
-    data = dict(first_item(name)["eventData"])
-    del data["statusHistory"], data["registeredOn"]
-    return data
-
-
-def test_connector_is_registered_for_the_scalar_platform() -> None:
-    assert connector.platform is Platform.SCALAR
+def test_the_registry_hands_out_this_connector_for_the_scalar_platform() -> None:
     assert get_connector("scalar") is connector
-    assert connector.verify is auth.verify
-    assert connector.split is parse.split
-    assert connector.parse is parse.parse
+    assert connector.platform is Platform.SCALAR
+
+
+def _imported_modules(path: Path) -> set[str]:
+    package = "inbox.connectors.scalar"
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            name = ".".join(part for part in (base, node.module) if part)
+            modules.add(name)
+            modules.update(f"{name}.{alias.name}" for alias in node.names)
+    return modules
+
+
+def test_the_package_imports_neither_django_nor_the_retired_base_module() -> None:
+    package = Path(__file__).parents[2] / "inbox" / "connectors" / "scalar"
+    for path in package.glob("*.py"):
+        modules = _imported_modules(path)
+        assert not [name for name in modules if name.split(".")[0] == "django"], path
+        assert not [name for name in modules if name.startswith("inbox.connectors.base")], path
 
 
 # --- signatures ------------------------------------------------------------------------------
 
 
+def signature(body: bytes, secret: str = SECRET, encoding: str = "hex") -> str:
+    """SCALAR's documented scheme, computed here independently: HMAC-SHA256 of the raw body."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
+    encoded = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode("ascii")
+    return f"sha256={encoded}"
+
+
+def verify(headers: dict[str, str], body: bytes, secrets: list[str] | None = None) -> None:
+    connector.verify(
+        headers=Headers(headers),
+        body=body,
+        secrets=[SECRET] if secrets is None else secrets,
+        settings={},
+    )
+
+
 def test_sign_defaults_to_lowercase_hex_in_the_scalar_header() -> None:
     body = b'{"eventsData":[]}'
-    expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert auth.sign(body, SECRET, {}) == {"X-SCALAR-Signature": f"sha256={expected}"}
+    headers = connector.sign(body=body, secret=SECRET, settings={})
+    assert headers == {"X-SCALAR-Signature": signature(body)}
+    assert headers["X-SCALAR-Signature"] == headers["X-SCALAR-Signature"].lower()
 
 
 def test_sign_honours_the_header_and_encoding_settings() -> None:
     settings = {"signature_header": "X-Webhook-Signature", "signature_encoding": "base64"}
-    digest = hmac.new(SECRET.encode(), b"{}", hashlib.sha256).digest()
-    expected = base64.b64encode(digest).decode()
-    assert auth.sign(b"{}", SECRET, settings) == {"X-Webhook-Signature": f"sha256={expected}"}
+    headers = connector.sign(body=b"{}", secret=SECRET, settings=settings)
+    assert headers == {"X-Webhook-Signature": signature(b"{}", encoding="base64")}
 
 
 @pytest.mark.parametrize(
@@ -143,179 +210,244 @@ def test_sign_honours_the_header_and_encoding_settings() -> None:
 )
 def test_sign_rejects_settings_scalar_would_never_use(settings: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="unknown SCALAR signature"):
-        auth.sign(b"{}", SECRET, settings)
+        connector.sign(body=b"{}", secret=SECRET, settings=settings)
 
 
 @pytest.mark.parametrize("header", ["X-SCALAR-Signature", "X-Webhook-Signature"])
 @pytest.mark.parametrize("encoding", ["hex", "base64"])
 def test_either_header_with_either_encoding_verifies(header: str, encoding: str) -> None:
     body = fixture_bytes("scalar", "chat_message_sent")
-    settings = {"signature_header": header, "signature_encoding": encoding}
-    headers = auth.sign(body, SECRET, settings)
-    assert auth.verify(headers, body, [SECRET], {}) is True
+    verify({header: signature(body, encoding=encoding)}, body)
 
 
-def test_uppercase_hex_and_a_missing_prefix_still_verify() -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        lambda digest: "sha256=" + digest.upper(),
+        lambda digest: digest,
+        lambda digest: f"SHA256={digest} ",
+    ],
+    ids=["uppercase-hex", "without-prefix", "uppercase-prefix-and-padding"],
+)
+def test_uppercase_hex_and_a_missing_prefix_still_verify(value: Any) -> None:
     body = fixture_bytes("scalar", "chat_message_delivered")
-    digest = auth.sign(body, SECRET, {})["X-SCALAR-Signature"].removeprefix("sha256=")
-    assert auth.verify({"X-SCALAR-Signature": "sha256=" + digest.upper()}, body, [SECRET], {})
-    assert auth.verify({"X-SCALAR-Signature": digest}, body, [SECRET], {})
-    assert auth.verify({"X-SCALAR-Signature": f"SHA256={digest} "}, body, [SECRET], {})
+    digest = signature(body).removeprefix("sha256=")
+    verify({"X-SCALAR-Signature": value(digest)}, body)
+
+
+def test_base64_without_the_prefix_verifies_despite_its_padding() -> None:
+    body = fixture_bytes("scalar", "chat_message_delivered")
+    value = signature(body, encoding="base64").removeprefix("sha256=")
+    assert value.endswith("=")
+    verify({"X-SCALAR-Signature": value}, body)
 
 
 def test_base64_signature_is_compared_case_sensitively() -> None:
     body = fixture_bytes("scalar", "chat_message_delivered")
-    value = auth.sign(body, SECRET, {"signature_encoding": "base64"})["X-SCALAR-Signature"]
-    assert value != value.swapcase()
-    assert not auth.verify({"X-SCALAR-Signature": value.swapcase()}, body, [SECRET], {})
+    value = signature(body, encoding="base64")
+    digest = value.removeprefix("sha256=")
+    assert digest != digest.swapcase()
+    with pytest.raises(SignatureError, match="does not match"):
+        verify({"X-SCALAR-Signature": "sha256=" + digest.swapcase()}, body)
 
 
-def test_header_names_are_matched_in_any_case_on_a_plain_dict() -> None:
+def test_header_names_are_matched_in_any_case() -> None:
     body = fixture_bytes("scalar", "chat_message_seen")
-    value = auth.sign(body, SECRET, {})["X-SCALAR-Signature"]
-    assert auth.verify({"x-scalar-signature": value}, body, [SECRET], {})
-    assert auth.verify({"X-WEBHOOK-SIGNATURE": value}, body, [SECRET], {})
+    verify({"x-scalar-signature": signature(body)}, body)
+    verify({"X-WEBHOOK-SIGNATURE": signature(body)}, body)
 
 
 def test_a_wrong_secret_is_rejected() -> None:
     body = fixture_bytes("scalar", "chat_message_sent")
-    headers = auth.sign(body, "someone-else", {})
-    assert auth.verify(headers, body, [SECRET], {}) is False
+    with pytest.raises(SignatureError, match="does not match"):
+        verify({"X-SCALAR-Signature": signature(body, "someone-else")}, body)
 
 
 def test_a_missing_signature_header_is_rejected() -> None:
     body = fixture_bytes("scalar", "chat_message_sent")
-    assert auth.verify({"Content-Type": "application/json"}, body, [SECRET], {}) is False
+    with pytest.raises(SignatureError, match="no X-SCALAR-Signature or X-Webhook-Signature"):
+        verify({"Content-Type": "application/json"}, body)
 
 
 def test_no_secrets_or_only_blank_secrets_reject_everything() -> None:
     body = fixture_bytes("scalar", "chat_message_sent")
-    assert auth.verify(auth.sign(body, SECRET, {}), body, [], {}) is False
-    assert auth.verify(auth.sign(body, "", {}), body, [""], {}) is False
+    with pytest.raises(SignatureError, match="no usable webhook secret"):
+        verify({"X-SCALAR-Signature": signature(body)}, body, secrets=[])
+    with pytest.raises(SignatureError, match="no usable webhook secret"):
+        verify({"X-SCALAR-Signature": signature(body, "")}, body, secrets=["", ""])
+
+
+def test_a_blank_secret_beside_a_real_one_matches_nothing() -> None:
+    body = fixture_bytes("scalar", "chat_message_sent")
+    with pytest.raises(SignatureError, match="does not match"):
+        verify({"X-SCALAR-Signature": signature(body, "")}, body, secrets=["", SECRET])
 
 
 def test_the_second_of_two_rotated_secrets_matches() -> None:
     body = fixture_bytes("scalar", "groupchat_message_treated")
-    headers = auth.sign(body, SECRET, {})
-    assert auth.verify(headers, body, [OTHER_SECRET, SECRET], {}) is True
-    assert auth.verify(headers, body, [OTHER_SECRET], {}) is False
+    headers = {"X-SCALAR-Signature": signature(body)}
+    verify(headers, body, secrets=[OTHER_SECRET, SECRET])
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(headers, body, secrets=[OTHER_SECRET])
 
 
 def test_a_signature_in_the_other_header_wins_over_a_stale_one() -> None:
     body = fixture_bytes("scalar", "chat_message_sent")
     headers = {
-        "X-SCALAR-Signature": auth.sign(body, OTHER_SECRET, {})["X-SCALAR-Signature"],
-        "X-Webhook-Signature": auth.sign(body, SECRET, {})["X-SCALAR-Signature"],
+        "X-SCALAR-Signature": signature(body, OTHER_SECRET),
+        "X-Webhook-Signature": signature(body),
     }
-    assert auth.verify(headers, body, [SECRET], {}) is True
+    verify(headers, body)
 
 
 def test_a_non_ascii_body_is_signed_over_its_raw_bytes() -> None:
     body = fixture_bytes("scalar", "unknown_status")
     assert "Würzburg 🚚".encode() in body
-    headers = auth.sign(body, SECRET, {})
-    assert auth.verify(headers, body, [SECRET], {}) is True
+    headers = {"X-SCALAR-Signature": signature(body)}
+    verify(headers, body)
     # The same JSON re-encoded with escapes is a different byte string, hence not authentic.
     escaped = json.dumps(json.loads(body), indent=2).encode("ascii") + b"\n"
     assert escaped != body
-    assert auth.verify(headers, escaped, [SECRET], {}) is False
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(headers, escaped)
 
 
 def test_a_tampered_body_is_rejected() -> None:
     body = fixture_bytes("scalar", "chat_message_sent")
-    headers = auth.sign(body, SECRET, {})
     tampered = body.replace(b"dock 3", b"dock 9")
     assert tampered != body
-    assert auth.verify(headers, tampered, [SECRET], {}) is False
+    with pytest.raises(SignatureError, match="does not match"):
+        verify({"X-SCALAR-Signature": signature(body)}, tampered)
+
+
+def test_a_signature_naming_another_algorithm_is_rejected_as_such() -> None:
+    body = fixture_bytes("scalar", "chat_message_sent")
+    sha1 = hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
+    with pytest.raises(SignatureError, match="not sha256"):
+        verify({"X-SCALAR-Signature": f"sha1={sha1}"}, body)
+
+
+def test_another_algorithm_in_one_header_does_not_hide_a_good_signature_in_the_other() -> None:
+    body = fixture_bytes("scalar", "chat_message_sent")
+    headers = {"X-SCALAR-Signature": "sha512=00", "X-Webhook-Signature": signature(body)}
+    verify(headers, body)
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "reason"),
     [
-        {"X-SCALAR-Signature": ""},
-        {"X-SCALAR-Signature": "sha256="},
-        {"X-SCALAR-Signature": "sha256=ünïcödé"},
-        {"X-SCALAR-Signature": None},
-        {None: "sha256=00"},
+        ({"X-SCALAR-Signature": ""}, "does not match"),
+        ({"X-SCALAR-Signature": "   "}, "does not match"),
+        ({"X-SCALAR-Signature": "sha256="}, "does not match"),
+        ({"X-SCALAR-Signature": "sha256=ünïcödé"}, "does not match"),
+        ({"X-SCALAR-Signature": "=="}, "not sha256"),
+        ({"X-SCALAR-Signature": None}, "no X-SCALAR-Signature"),
+        ({None: "sha256=00"}, "no X-SCALAR-Signature"),
     ],
 )
-def test_malformed_signature_headers_are_rejected_without_raising(headers: Any) -> None:
-    assert auth.verify(headers, b"{}", [SECRET], {}) is False
+def test_malformed_signature_headers_raise_only_signature_error(headers: Any, reason: str) -> None:
+    with pytest.raises(SignatureError, match=reason):
+        verify(headers, b"{}")
 
 
-def test_verify_never_raises_on_a_body_that_is_not_bytes() -> None:
-    headers = auth.sign(b"{}", SECRET, {})
-    assert auth.verify(headers, "{}", [SECRET], {}) is False  # type: ignore[arg-type]
+def test_a_body_that_is_not_bytes_raises_only_signature_error() -> None:
+    with pytest.raises(SignatureError, match="not raw bytes"):
+        verify({"X-SCALAR-Signature": signature(b"{}")}, "{}")  # type: ignore[arg-type]
+
+
+def test_rejections_never_reveal_a_secret_or_a_digest() -> None:
+    body = fixture_bytes("scalar", "chat_message_sent")
+    presented = signature(body, OTHER_SECRET)
+    expected = signature(body)
+    for headers, secrets in [
+        ({"X-SCALAR-Signature": presented}, [SECRET]),
+        ({"X-SCALAR-Signature": presented}, [""]),
+        ({"X-SCALAR-Signature": "md5=" + presented}, [SECRET]),
+        ({}, [SECRET]),
+    ]:
+        with pytest.raises(SignatureError) as raised:
+            verify(headers, body, secrets)
+        reason = str(raised.value)
+        for secret_or_digest in (SECRET, OTHER_SECRET, presented[7:], expected[7:]):
+            assert secret_or_digest not in reason
 
 
 # --- split -----------------------------------------------------------------------------------
 
 
-def test_split_returns_one_delivery_per_item_with_the_batch_envelope() -> None:
+def test_split_returns_each_entry_unchanged_with_the_batch_fields_as_its_envelope() -> None:
     document = fixture_json("scalar", "mixed_batch")
-    deliveries = parse.split(document)
-    assert [d.event_name for d in deliveries] == [
+    original = copy.deepcopy(document["eventsData"])
+    items = split(document)
+    assert [item.event_name for item in items] == [
         "message.delivered",
         "vehicle.position.updated",
         "message.sent",
     ]
-    for delivery, item in zip(deliveries, document["eventsData"], strict=True):
-        assert delivery.payload == {
-            "eventBatchId": "53a6dbe5-4cd5-5c87-9067-bce826006fc8",
-            "eventSubscriptionId": "52e05cf2-d945-4c1d-a161-abff8f68fec9",
-            "eventBatchTime": "2026-05-12T06:33:31.8127745Z",
-            "event": item,
-        }
+    assert [item.payload for item in items] == original
+    assert all(item.envelope == BATCH_ENVELOPE for item in items)
+    assert document["eventsData"] == original
+
+
+def test_the_envelope_holds_only_the_batch_fields_that_were_sent() -> None:
+    document = fixture_json("scalar", "chat_message_sent")
+    del document["eventSubscriptionId"]
+    document["eventBatchTime"] = None
+    (item,) = split(document)
+    assert item.envelope == {"eventBatchId": "b2fbc6d7-3023-5a04-b6cb-002939d34b86"}
 
 
 def test_split_keeps_the_vendor_spelling_of_the_event_name() -> None:
-    (delivery,) = parse.split(fixture_json("scalar", "chat_messaging_message_sent"))
-    assert delivery.event_name == "messaging.message.sent"
+    (item,) = split(fixture_json("scalar", "chat_messaging_message_sent"))
+    assert item.event_name == "messaging.message.sent"
 
 
 @pytest.mark.parametrize(
-    "document",
+    ("document", "reason"),
     [
-        [],
-        "eventsData",
-        None,
-        {"eventBatchId": "b"},
-        {"eventBatchId": "b", "eventsData": {"eventType": "message.sent"}},
+        ([], "batch is missing or not an object (got a list)"),
+        ("eventsData", "batch is missing or not an object (got a string)"),
+        (None, "batch is missing or not an object (got null)"),
+        ({"eventBatchId": "b"}, "batch.eventsData is missing"),
+        (
+            {"eventBatchId": "b", "eventsData": {"eventType": "message.sent"}},
+            "batch.eventsData is missing or not a list (got an object)",
+        ),
     ],
 )
-def test_split_rejects_documents_that_are_not_batches(document: Any) -> None:
-    with pytest.raises(PayloadError):
-        parse.split(document)
+def test_split_rejects_documents_that_are_not_batches(document: Any, reason: str) -> None:
+    with pytest.raises(PayloadError, match=re.escape(reason)):
+        split(document)
 
 
 def test_split_of_an_empty_batch_returns_nothing() -> None:
-    assert parse.split({"eventBatchId": "b", "eventsData": []}) == []
+    assert split({"eventBatchId": "b", "eventsData": []}) == []
 
 
-def test_split_names_items_without_an_event_type_invalid_but_keeps_them() -> None:
-    items = ["message.sent", {"eventVersion": 1}, {"eventType": ""}, {"eventType": 7}]
-    deliveries = parse.split({"eventBatchId": "b", "eventsData": items})
-    assert [d.event_name for d in deliveries] == ["invalid"] * 4
-    assert [d.payload["event"] for d in deliveries] == items
+def test_split_names_entries_without_an_event_type_invalid_but_keeps_them() -> None:
+    entries = ["message.sent", {"eventVersion": 1}, {"eventType": ""}, {"eventType": 7}, None]
+    items = split({"eventBatchId": "b", "eventsData": entries})
+    assert [item.event_name for item in items] == ["invalid"] * 5
+    assert [item.payload for item in items] == entries
 
 
 # --- dedup keys ------------------------------------------------------------------------------
 
 
 def test_a_message_event_is_keyed_by_type_message_update_time_and_status() -> None:
-    (delivery,) = parse.split(fixture_json("scalar", "chat_message_delivered"))
-    assert delivery.dedup_key == f"message.delivered:{PICKUP}:2026-05-12T06:15:07Z:Delivered"
+    (item,) = split(fixture_json("scalar", "chat_message_delivered"))
+    assert item.dedup_key == f"message.delivered:{PICKUP}:2026-05-12T06:15:07Z:Delivered"
 
 
 def test_a_redelivered_batch_gets_identical_dedup_keys() -> None:
-    first = [d.dedup_key for d in parse.split(fixture_json("scalar", "mixed_batch"))]
-    again = [d.dedup_key for d in parse.split(json.loads(fixture_bytes("scalar", "mixed_batch")))]
+    first = [item.dedup_key for item in split(fixture_json("scalar", "mixed_batch"))]
+    again = [item.dedup_key for item in split(json.loads(fixture_bytes("scalar", "mixed_batch")))]
     assert first == again
 
 
 def test_both_spellings_of_one_event_share_a_dedup_key() -> None:
-    (short,) = parse.split(fixture_json("scalar", "chat_message_sent"))
-    (long,) = parse.split(fixture_json("scalar", "chat_messaging_message_sent"))
+    (short,) = split(fixture_json("scalar", "chat_message_sent"))
+    (long,) = split(fixture_json("scalar", "chat_messaging_message_sent"))
     assert (
         short.dedup_key == long.dedup_key == f"message.sent:{PICKUP}:2026-05-12T06:14:51Z:Pending"
     )
@@ -323,35 +455,65 @@ def test_both_spellings_of_one_event_share_a_dedup_key() -> None:
 
 def test_different_events_get_different_dedup_keys() -> None:
     names = [name for name in FIXTURES if name != "chat_messaging_message_sent"]
-    keys = [d.dedup_key for name in names for d in parse.split(fixture_json("scalar", name))]
+    keys = [item.dedup_key for name in names for item in split(fixture_json("scalar", name))]
     assert len(keys) == len(set(keys)) == 13
-    assert all(len(key) <= 255 for key in keys)
 
 
-def test_a_non_message_item_is_keyed_by_a_hash_of_the_item() -> None:
-    document = fixture_json("scalar", "mixed_batch")
-    position = document["eventsData"][1]
-    (key,) = [d.dedup_key for d in parse.split({"eventsData": [position]})]
-    assert key.startswith("item:")
-    assert len(key) == len("item:") + 64
+def test_a_non_message_entry_is_keyed_by_a_hash_of_the_entry() -> None:
+    position = fixture_json("scalar", "mixed_batch")["eventsData"][1]
+    (key,) = [item.dedup_key for item in split({"eventsData": [position]})]
+    assert re.fullmatch(r"item:[0-9a-f]{64}", key)
     reordered = dict(reversed(list(position.items())))
-    assert parse.split({"eventsData": [reordered]})[0].dedup_key == key
+    assert split({"eventsData": [reordered]})[0].dedup_key == key
     moved = copy.deepcopy(position)
     moved["eventData"]["latitude"] = 51.5
-    assert parse.split({"eventsData": [moved]})[0].dedup_key != key
+    assert split({"eventsData": [moved]})[0].dedup_key != key
 
 
-def test_a_message_item_without_its_key_fields_is_keyed_by_hash() -> None:
-    deliveries = parse.split(fixture_json("scalar", "mixed_batch"))
-    assert deliveries[2].dedup_key.startswith("item:")
+def _entry_without_key_field(field: str) -> dict[str, Any]:
+    entry = first_entry("chat_message_sent")
+    data = entry["eventData"]
+    target = data if field == "messageId" else data["statusHistory"]
+    target[field] = 42 if field == "messageId" else None
+    return entry
 
 
-def test_an_overlong_message_key_falls_back_to_a_hash() -> None:
-    item = first_item("chat_message_sent")
-    item["eventData"]["messageId"] = "m" * 300
-    (delivery,) = parse.split({"eventsData": [item]})
-    assert delivery.dedup_key.startswith("item:")
-    assert len(delivery.dedup_key) <= 255
+@pytest.mark.parametrize(
+    "entry",
+    [
+        fixture_json("scalar", "mixed_batch")["eventsData"][2],
+        _entry_without_key_field("messageId"),
+        _entry_without_key_field("lastUpdatedAt"),
+        _entry_without_key_field("currentStatus"),
+        {"eventType": "message.sent", "eventData": {"messageId": "m", "statusHistory": "Pending"}},
+    ],
+    ids=[
+        "no-eventData",
+        "integer-messageId",
+        "no-lastUpdatedAt",
+        "no-currentStatus",
+        "bad-history",
+    ],
+)
+def test_a_message_entry_without_its_key_fields_is_keyed_by_hash(entry: Any) -> None:
+    (item,) = split({"eventsData": [entry]})
+    assert item.event_name == "message.sent"
+    assert item.dedup_key == split({"eventsData": [copy.deepcopy(entry)]})[0].dedup_key
+    assert re.fullmatch(r"item:[0-9a-f]{64}", item.dedup_key)
+
+
+def test_an_invalid_entry_gets_a_stable_hash_key() -> None:
+    document = {"eventsData": ["message.sent"]}
+    (item,) = split(document)
+    assert re.fullmatch(r"item:[0-9a-f]{64}", item.dedup_key)
+    assert split(copy.deepcopy(document))[0].dedup_key == item.dedup_key
+
+
+def test_an_overlong_message_key_stays_natural_for_the_way_in_to_clamp() -> None:
+    entry = first_entry("chat_message_sent")
+    entry["eventData"]["messageId"] = "m" * 300
+    (item,) = split({"eventsData": [entry]})
+    assert item.dedup_key == f"message.sent:{'m' * 300}:2026-05-12T06:14:51Z:Pending"
 
 
 # --- message events --------------------------------------------------------------------------
@@ -372,7 +534,7 @@ def test_a_chat_message_sent_upserts_a_pending_outbound_text_message() -> None:
         content_kind=ContentKind.TEXT,
         reply_to="",
         recipients=(Party(DRIVER),),
-        statuses=(StatusObserved(PICKUP, "sent", at("06:14:51")),),
+        statuses=(sent(PICKUP, "06:14:51"),),
     )
 
 
@@ -380,32 +542,38 @@ def test_the_messaging_prefixed_event_parses_like_the_short_name() -> None:
     assert events_of("chat_messaging_message_sent") == events_of("chat_message_sent")
 
 
+def test_parsing_needs_nothing_from_the_envelope() -> None:
+    document = fixture_json("scalar", "groupchat_message_treated")
+    assert parse_document("scalar", document) == events_of("groupchat_message_treated")
+    entry = first_entry("groupchat_message_treated")
+    assert connector.parse(
+        event_name="message.treated", payload=entry, envelope={}, context=CONTEXT
+    ) == events_of("groupchat_message_treated")
+
+
 def test_a_chat_message_delivered_carries_the_whole_message_so_a_lost_sent_is_repaired() -> None:
     message = only_message("chat_message_delivered")
-    sent = only_message("chat_message_sent")
+    first = only_message("chat_message_sent")
     assert (message.conversation, message.message_id, message.sender) == (
-        sent.conversation,
-        sent.message_id,
-        sent.sender,
+        first.conversation,
+        first.message_id,
+        first.sender,
     )
     assert message.direction is Direction.OUT
     assert message.text == PICKUP_TEXT
     # registeredOn moved to the delivery time; the send time stays the Pending step's, and the
     # stored content is the same as the first event's.
-    assert message.content == sent.content
+    assert message.content == first.content
     assert message.sent_at == at("06:14:51")
-    assert message.statuses == (
-        StatusObserved(PICKUP, "sent", at("06:14:51")),
-        StatusObserved(PICKUP, "delivered", at("06:15:07")),
-    )
+    assert message.statuses == (sent(PICKUP, "06:14:51"), delivered(PICKUP, "06:15:07"))
 
 
 def test_a_chat_message_seen_maps_seen_to_read() -> None:
     message = only_message("chat_message_seen")
     assert message.statuses == (
-        StatusObserved(PICKUP, "sent", at("06:14:51")),
-        StatusObserved(PICKUP, "delivered", at("06:15:07")),
-        StatusObserved(PICKUP, "read", at("06:21:40")),
+        sent(PICKUP, "06:14:51"),
+        delivered(PICKUP, "06:15:07"),
+        StatusObserved(PICKUP, step=Step.READ, at=at("06:21:40")),
     )
     assert message.recipients == (Party(DRIVER),)
 
@@ -423,7 +591,7 @@ def test_a_groupchat_message_sent_names_the_group_as_its_conversation() -> None:
     assert message.content_kind is ContentKind.TEXT
     # Nobody has received it yet, so the status history names no member.
     assert message.recipients == ()
-    assert message.statuses == (StatusObserved(DETOUR, "sent", at("07:02:18")),)
+    assert message.statuses == (sent(DETOUR, "07:02:18"),)
 
 
 def test_a_groupchat_message_delivered_lists_members_from_the_status_history() -> None:
@@ -432,11 +600,11 @@ def test_a_groupchat_message_delivered_lists_members_from_the_status_history() -
     assert message.conversation.participants == (USER,)
     assert message.recipients == GROUP_MEMBERS
     assert message.statuses == (
-        StatusObserved(DETOUR, "sent", at("07:02:18")),
-        StatusObserved(DETOUR, "delivered", at("07:02:25"), participant=DRIVER_2),
-        StatusObserved(DETOUR, "delivered", at("07:02:31"), participant=DRIVER_3),
-        StatusObserved(DETOUR, "delivered", at("07:02:33"), participant=COLLEAGUE),
-        StatusObserved(DETOUR, "delivered", at("07:02:33")),
+        sent(DETOUR, "07:02:18"),
+        delivered(DETOUR, "07:02:25", DRIVER_2),
+        delivered(DETOUR, "07:02:31", DRIVER_3),
+        delivered(DETOUR, "07:02:33", COLLEAGUE),
+        delivered(DETOUR, "07:02:33"),
     )
 
 
@@ -444,10 +612,8 @@ def test_a_groupchat_driver_seen_is_a_per_participant_flag() -> None:
     message = only_message("groupchat_message_driver_seen")
     assert message.recipients == GROUP_MEMBERS
     # The flag is the driver's own; a current status that is a flag is not repeated for everyone.
-    assert message.statuses[-1] == StatusObserved(
-        DETOUR, "DriverSeen", at("07:09:02"), participant=DRIVER_2
-    )
-    assert [s for s in message.statuses if s.status == "DriverSeen"] == [message.statuses[-1]]
+    assert message.statuses[-1] == flag(DETOUR, "DriverSeen", "07:09:02", DRIVER_2)
+    assert [s for s in message.statuses if s.flag == "DriverSeen"] == [message.statuses[-1]]
     assert len(message.statuses) == 5
 
 
@@ -455,13 +621,13 @@ def test_a_groupchat_treated_keeps_the_whole_history() -> None:
     message = only_message("groupchat_message_treated")
     assert message.text == DETOUR_TEXT
     assert message.recipients == GROUP_MEMBERS
-    assert [(s.status, s.participant) for s in message.statuses] == [
-        ("sent", ""),
-        ("delivered", DRIVER_2),
-        ("delivered", DRIVER_3),
-        ("delivered", COLLEAGUE),
-        ("DriverSeen", DRIVER_2),
-        ("Treated", DRIVER_2),
+    assert [(s.step, s.flag, s.participant) for s in message.statuses] == [
+        (Step.SENT, "", ""),
+        (Step.DELIVERED, "", DRIVER_2),
+        (Step.DELIVERED, "", DRIVER_3),
+        (Step.DELIVERED, "", COLLEAGUE),
+        (None, "DriverSeen", DRIVER_2),
+        (None, "Treated", DRIVER_2),
     ]
     assert message.statuses[-1].at == at("07:16:45")
 
@@ -472,9 +638,9 @@ def test_a_recalled_message_ends_with_the_recalled_step() -> None:
     assert message.text == "Unload at gate 7 instead of gate 2."
     assert message.sent_at == at("08:38:54")
     assert message.statuses == (
-        StatusObserved(RECALLED, "sent", at("08:38:54")),
-        StatusObserved(RECALLED, "delivered", at("08:38:58")),
-        StatusObserved(RECALLED, "recalled", at("08:40:11")),
+        sent(RECALLED, "08:38:54"),
+        delivered(RECALLED, "08:38:58"),
+        StatusObserved(RECALLED, step=Step.RECALLED, at=at("08:40:11")),
     )
 
 
@@ -494,14 +660,14 @@ def test_an_image_reply_from_a_driver_is_an_inbound_file_with_its_caption() -> N
         reply_to=PICKUP,
         attachments=(),
         recipients=(Party(DISPATCHER),),
-        statuses=(StatusObserved(PHOTO, "sent", at("06:33:19")),),
+        statuses=(sent(PHOTO, "06:33:19"),),
     )
 
 
 def test_a_file_without_caption_is_a_file_message_with_empty_text() -> None:
-    item = first_item("chat_image_reply")
-    item["eventData"].update(contentType="file", content=None)
-    (message,) = parse_item(item)
+    entry = first_entry("chat_image_reply")
+    entry["eventData"].update(contentType="file", content=None)
+    (message,) = parse_entry(entry)
     assert message.content_kind is ContentKind.FILE
     assert message.text == ""
     assert message.attachments == ()
@@ -509,9 +675,9 @@ def test_a_file_without_caption_is_a_file_message_with_empty_text() -> None:
 
 @pytest.mark.parametrize("content_type", ["location", None])
 def test_an_unknown_content_type_is_unsupported(content_type: str | None) -> None:
-    item = first_item("chat_message_sent")
-    item["eventData"]["contentType"] = content_type
-    (message,) = parse_item(item)
+    entry = first_entry("chat_message_sent")
+    entry["eventData"]["contentType"] = content_type
+    (message,) = parse_entry(entry)
     assert message.content_kind is ContentKind.UNSUPPORTED
     assert message.content["contentType"] == content_type
 
@@ -524,9 +690,9 @@ def test_an_unknown_status_is_passed_through_as_a_flag() -> None:
         message.text == "Panne auf der A3 bei Würzburg 🚚⚠️ Kühlaggregat ausgefallen, brauche Hilfe"
     )
     assert message.statuses == (
-        StatusObserved(BREAKDOWN, "sent", at("10:01:12")),
-        StatusObserved(BREAKDOWN, "delivered", at("10:01:14")),
-        StatusObserved(BREAKDOWN, "Escalated", at("10:05:43"), participant=COLLEAGUE),
+        sent(BREAKDOWN, "10:01:12"),
+        delivered(BREAKDOWN, "10:01:14"),
+        flag(BREAKDOWN, "Escalated", "10:05:43", COLLEAGUE),
     )
 
 
@@ -537,24 +703,48 @@ def test_the_sender_id_setting_decides_the_direction() -> None:
 
 
 def test_without_a_sender_id_setting_a_sender_without_role_is_inbound() -> None:
-    item = first_item("chat_message_sent")
-    del item["eventData"]["sender"]["roleType"]
-    (message,) = parse_item(item)
+    entry = first_entry("chat_message_sent")
+    del entry["eventData"]["sender"]["roleType"]
+    (message,) = parse_entry(entry)
     assert message.direction is Direction.IN
     assert message.sender == Party(DISPATCHER)
 
 
 def test_sent_at_falls_back_to_registered_on_without_a_pending_step() -> None:
-    item = first_item("chat_message_delivered")
-    item["eventData"]["statusHistory"]["events"] = []
-    (message,) = parse_item(item, "message.delivered")
+    entry = first_entry("chat_message_delivered")
+    entry["eventData"]["statusHistory"]["events"] = []
+    (message,) = parse_entry(entry, "message.delivered")
     assert message.sent_at == at("06:15:07")
-    assert message.statuses == (StatusObserved(PICKUP, "delivered", at("06:15:07")),)
+    assert message.statuses == (delivered(PICKUP, "06:15:07"),)
+
+
+def test_a_pending_step_without_a_timestamp_leaves_sent_at_to_registered_on() -> None:
+    entry = first_entry("chat_message_delivered")
+    del entry["eventData"]["statusHistory"]["events"][0]["timestamp"]
+    (message,) = parse_entry(entry, "message.delivered")
+    assert message.sent_at == at("06:15:07")
+    assert message.statuses[0] == StatusObserved(PICKUP, step=Step.SENT)
+
+
+def test_a_history_without_events_yields_only_the_current_status() -> None:
+    entry = first_entry("groupchat_message_delivered")
+    del entry["eventData"]["statusHistory"]["events"]
+    (message,) = parse_entry(entry, "message.delivered")
+    assert message.recipients == ()
+    assert message.statuses == (delivered(DETOUR, "07:02:33"),)
+
+
+def test_a_group_sender_named_in_the_history_is_not_its_own_recipient() -> None:
+    entry = first_entry("groupchat_message_delivered")
+    events = entry["eventData"]["statusHistory"]["events"]
+    events[1]["participant"] = {"participantId": DISPATCHER, "roleType": "User"}
+    (message,) = parse_entry(entry, "message.delivered")
+    assert message.recipients == GROUP_MEMBERS[1:]
 
 
 def test_parsed_events_hold_hashable_refs_and_json_content() -> None:
     for name in FIXTURES:
-        if name == "mixed_batch":  # holds a malformed item; covered below
+        if name == "mixed_batch":  # holds a malformed entry; covered below
             continue
         for message in events_of(name):
             assert hash((message.conversation, message.recipients, message.statuses))
@@ -563,88 +753,177 @@ def test_parsed_events_hold_hashable_refs_and_json_content() -> None:
             assert message.sent_at.tzinfo is UTC
 
 
-# --- other event groups and malformed items ------------------------------------------------
+# --- other event groups and malformed entries ----------------------------------------------
 
 
 def test_a_mixed_batch_parses_messages_ignores_other_groups_and_rejects_malformed_items() -> None:
-    deliveries = parse.split(fixture_json("scalar", "mixed_batch"))
-    message, position, malformed = deliveries
-    (upserted,) = parse.parse(message.event_name, message.payload, CONTEXT)
+    message, position, malformed = split(fixture_json("scalar", "mixed_batch"))
+
+    def parse_item(item: Any) -> list[Any]:
+        return connector.parse(
+            event_name=item.event_name,
+            payload=item.payload,
+            envelope=item.envelope,
+            context=CONTEXT,
+        )
+
+    (upserted,) = parse_item(message)
     assert upserted.message_id == PHOTO
-    assert upserted.statuses[-1] == StatusObserved(PHOTO, "delivered", at("06:33:30"))
-    assert parse.parse(position.event_name, position.payload, CONTEXT) == []
-    with pytest.raises(PayloadError, match="eventData"):
-        parse.parse(malformed.event_name, malformed.payload, CONTEXT)
+    assert upserted.statuses[-1] == delivered(PHOTO, "06:33:30")
+    assert parse_item(position) == []
+    with pytest.raises(PayloadError, match=re.escape("event.eventData is missing")):
+        parse_item(malformed)
 
 
 @pytest.mark.parametrize("event_name", ["messaging.conversation.created", "message", "driver"])
 def test_events_outside_the_message_group_are_ignored(event_name: str) -> None:
-    item = {"eventType": event_name, "eventVersion": 1, "eventData": {}}
-    assert parse_item(item, event_name) == []
-
-
-@pytest.mark.parametrize("item", ["message.sent", {"eventVersion": 1}, {"eventType": None}])
-def test_an_invalid_item_from_split_raises_payload_error(item: Any) -> None:
-    (delivery,) = parse.split({"eventsData": [item]})
-    assert delivery.event_name == "invalid"
-    with pytest.raises(PayloadError, match="event item"):
-        parse.parse(delivery.event_name, delivery.payload, CONTEXT)
-
-
-@pytest.mark.parametrize("payload", [None, [], "message.sent", {"eventBatchId": "b"}])
-def test_a_payload_that_is_not_a_delivery_raises_payload_error(payload: Any) -> None:
-    with pytest.raises(PayloadError):
-        parse.parse("message.sent", payload, CONTEXT)
-
-
-def _without(path: tuple[str, ...]) -> dict[str, Any]:
-    item = first_item("groupchat_message_delivered")
-    *parents, last = path
-    target = item
-    for key in parents:
-        target = target[key]
-    del target[last]
-    return item
-
-
-def _with(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
-    item = first_item("groupchat_message_delivered")
-    *parents, last = path
-    target: Any = item
-    for key in parents:
-        target = target[key]
-    target[last] = value
-    return item
+    entry = {"eventType": event_name, "eventVersion": 1, "eventData": {}}
+    assert parse_entry(entry, event_name) == []
 
 
 @pytest.mark.parametrize(
-    ("item", "message"),
+    ("entry", "reason"),
     [
-        (_without(("eventData",)), "eventData is missing"),
-        (_without(("eventData", "messageId")), "has no 'messageId'"),
-        (_without(("eventData", "conversationId")), "has no 'conversationId'"),
-        (_without(("eventData", "statusHistory")), "statusHistory is missing"),
-        (_without(("eventData", "sender")), "sender is missing"),
-        (_without(("eventData", "sender", "senderId")), "has no 'senderId'"),
-        (_with(("eventData",), ["not", "an", "object"]), "eventData is missing"),
-        (_with(("eventData", "messageId"), 42), "has no 'messageId'"),
-        (_with(("eventData", "conversationType"), "broadcast"), "'broadcast'"),
-        (_with(("eventData", "content"), 8), "content is not a string"),
-        (_with(("eventData", "statusHistory", "events"), {}), "events is not a list"),
-        (_with(("eventData", "statusHistory", "events", 0), "Pending"), r"events\[0\] is missing"),
-        (_with(("eventData", "statusHistory", "events", 0, "status"), None), "has no 'status'"),
-        (_with(("eventData", "statusHistory", "events", 1, "participant"), "x"), "participant"),
-        (_with(("eventData", "statusHistory", "lastUpdatedAt"), "yesterday"), "timestamp"),
-        (_with(("eventData", "registeredOn"), 1778569338), "timestamp"),
+        ("message.sent", "event is missing or not an object (got a string)"),
+        ({"eventVersion": 1}, "event.eventType is missing"),
+        ({"eventType": None}, "event.eventType is missing"),
+        ({"eventType": 7}, "event.eventType is missing or not a string (got int)"),
+        ({"eventType": ""}, "event.eventType is empty"),
     ],
 )
-def test_an_incomplete_message_raises_payload_error(item: dict[str, Any], message: str) -> None:
-    with pytest.raises(PayloadError, match=message):
-        parse_item(item, "message.delivered")
+def test_an_invalid_item_from_split_fails_at_parse_naming_the_path(entry: Any, reason: str) -> None:
+    (item,) = split({"eventsData": [entry]})
+    assert item.event_name == "invalid"
+    with pytest.raises(PayloadError, match=re.escape(reason)):
+        connector.parse(
+            event_name=item.event_name,
+            payload=item.payload,
+            envelope=item.envelope,
+            context=CONTEXT,
+        )
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (None, "event is missing or not an object (got null)"),
+        ([], "event is missing or not an object (got a list)"),
+        ("message.sent", "event is missing or not an object (got a string)"),
+        ({"eventBatchId": "b"}, "event.eventType is missing"),
+    ],
+)
+def test_a_payload_that_is_not_an_entry_raises_payload_error(payload: Any, reason: str) -> None:
+    with pytest.raises(PayloadError, match=re.escape(reason)):
+        parse_entry(payload)
+
+
+def _without(*path: str | int) -> dict[str, Any]:
+    entry = first_entry("groupchat_message_delivered")
+    *parents, last = path
+    target: Any = entry
+    for key in parents:
+        target = target[key]
+    del target[last]
+    return entry
+
+
+def _with(value: Any, *path: str | int) -> dict[str, Any]:
+    entry = first_entry("groupchat_message_delivered")
+    *parents, last = path
+    target: Any = entry
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return entry
+
+
+OVERFLOW = "9999-12-31T23:59:59-01:00"  # a valid ISO time, but past year 9999 once in UTC
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        (_without("eventData"), "event.eventData is missing"),
+        (_with(["a", "list"], "eventData"), "event.eventData is missing or not an object"),
+        (_without("eventData", "messageId"), "event.eventData.messageId is missing"),
+        (_with(42, "eventData", "messageId"), "event.eventData.messageId is missing or not a"),
+        (_without("eventData", "conversationId"), "event.eventData.conversationId is missing"),
+        (_without("eventData", "statusHistory"), f"{HISTORY} is missing"),
+        (_with("Delivered", "eventData", "statusHistory"), f"{HISTORY} is missing or not an"),
+        (_without("eventData", "sender"), "event.eventData.sender is missing"),
+        (_with([], "eventData", "sender"), "event.eventData.sender is not an object"),
+        (_without("eventData", "sender", "senderId"), "event.eventData.sender.senderId is missing"),
+        (_with(3, "eventData", "sender", "roleType"), "event.eventData.sender.roleType is"),
+        (_without("eventData", "conversationType"), "event.eventData.conversationType is missing"),
+        (
+            _with("broadcast", "eventData", "conversationType"),
+            "event.eventData.conversationType is neither chat nor groupchat: 'broadcast'",
+        ),
+        (_with(8, "eventData", "content"), "event.eventData.content is missing or not a string"),
+        (_with(5, "eventData", "contentType"), "event.eventData.contentType is missing or not a"),
+        (_with(5, "eventData", "replyToMessageId"), "event.eventData.replyToMessageId is"),
+        (_with({}, "eventData", "statusHistory", "events"), f"{HISTORY}.events is missing or not"),
+        (
+            _with("Pending", "eventData", "statusHistory", "events", 0),
+            f"{HISTORY}.events[0] is missing or not an object (got a string)",
+        ),
+        (
+            _with(None, "eventData", "statusHistory", "events", 0, "status"),
+            f"{HISTORY}.events[0].status is missing",
+        ),
+        (
+            _with("x", "eventData", "statusHistory", "events", 1, "participant"),
+            f"{HISTORY}.events[1].participant is missing or not an object",
+        ),
+        (
+            _without("eventData", "statusHistory", "events", 1, "participant", "participantId"),
+            f"{HISTORY}.events[1].participant.participantId is missing",
+        ),
+        (
+            _with("soon", "eventData", "statusHistory", "events", 1, "timestamp"),
+            f"{HISTORY}.events[1].timestamp is not a timestamp: 'soon'",
+        ),
+        (
+            _with(5, "eventData", "statusHistory", "currentStatus"),
+            f"{HISTORY}.currentStatus is missing or not a string",
+        ),
+        (
+            _with("yesterday", "eventData", "statusHistory", "lastUpdatedAt"),
+            f"{HISTORY}.lastUpdatedAt is not a timestamp",
+        ),
+        (
+            _with(1778569338, "eventData", "registeredOn"),
+            "event.eventData.registeredOn is not a timestamp",
+        ),
+    ],
+)
+def test_an_incomplete_message_raises_payload_error_naming_the_path(
+    entry: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(PayloadError, match=re.escape(reason)):
+        parse_entry(entry, "message.delivered")
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        (("eventData", "registeredOn"), "event.eventData.registeredOn"),
+        (
+            ("eventData", "statusHistory", "events", 0, "timestamp"),
+            f"{HISTORY}.events[0].timestamp",
+        ),
+        (("eventData", "statusHistory", "lastUpdatedAt"), f"{HISTORY}.lastUpdatedAt"),
+    ],
+)
+def test_a_timestamp_beyond_year_9999_in_utc_raises_payload_error_naming_the_path(
+    path: tuple[str | int, ...], named: str
+) -> None:
+    with pytest.raises(PayloadError, match=re.escape(f"{named} is not a timestamp")):
+        parse_entry(_with(OVERFLOW, *path), "message.delivered")
 
 
 def test_a_chat_message_without_recipient_raises_payload_error() -> None:
-    item = first_item("chat_message_sent")
-    del item["eventData"]["recipientId"]
-    with pytest.raises(PayloadError, match="recipientId"):
-        parse_item(item)
+    entry = first_entry("chat_message_sent")
+    del entry["eventData"]["recipientId"]
+    with pytest.raises(PayloadError, match=re.escape("event.eventData.recipientId is missing")):
+        parse_entry(entry)

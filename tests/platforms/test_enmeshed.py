@@ -1,4 +1,5 @@
-"""enmeshed end to end: Connector webhooks and polled documents -> stored events -> rows.
+"""enmeshed end to end: Connector webhooks and polled documents -> stored requests and events
+-> rows.
 
 Two identities own the fixtures: a 7.x Connector (DID addresses) and a 1.x Connector (``id1…``
 addresses). Each gets its own channel whose settings name our own address, which is how the
@@ -12,19 +13,22 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
+from django.utils import timezone
 
-from inbox import services
-from inbox.connectors.base import get_connector
+from inbox.inbound import replay_requests, store_request
 from inbox.models import (
     Attachment,
     Channel,
     Conversation,
     InboundEvent,
+    InboundRequest,
     Message,
     MessageStatusEvent,
     Recipient,
+    Source,
 )
 from relationships.models import Relationship, RelationshipChange, RelationshipTemplate
 from tests.factories import ChannelFactory
@@ -57,6 +61,8 @@ PENDING_INCOMING = "webhook_relationship_changed_pending_incoming_v7"
 ACTIVE = "webhook_relationship_changed_active_v7"
 PENDING_OUTGOING = "webhook_relationship_changed_pending_outgoing_v7"
 OUTGOING_ACCEPTED = "webhook_relationship_changed_outgoing_accepted_v7"
+TO_BE_DELETED = "webhook_peer_to_be_deleted_v7"
+BATCH = "legacy_v1_webhook_batch"
 
 
 def at(text: str) -> datetime:
@@ -76,6 +82,18 @@ def variant(name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, An
     return document
 
 
+def deletion_cancelled() -> dict[str, Any]:
+    """``transport.peerDeletionCancelled``: the RelationshipDTO, without peerDeletionInfo again.
+
+    Built here, not kept as a fixture file: ``tests/test_convergence.py`` applies every fixture
+    in any order, and a cancellation does not commute with the deletion it cancels (both have
+    the same status and revision).
+    """
+    document: dict[str, Any] = fixture_json("enmeshed", ACTIVE)
+    document["trigger"] = "transport.peerDeletionCancelled"
+    return document
+
+
 def no_domain_rows() -> bool:
     return not (
         Conversation.objects.exists()
@@ -90,6 +108,12 @@ class TestEnmeshedWebhookSecurity(WebhookSecurityTests):
     sample = ACTIVE
     non_ascii_sample = MAIL
     settings = {"address": OWN}
+    signs_body = False
+
+    def signed(self, body: bytes, secret: str) -> dict[str, str]:
+        # The Connector's ApiKey webhook authentication sends the configured key verbatim in
+        # its header (X-API-KEY unless configured otherwise); the body is not signed.
+        return {"X-API-KEY": secret}
 
 
 @pytest.fixture
@@ -123,11 +147,13 @@ def deliver(channel, post_webhook, process):
 def poll(channel, process):
     """Store a polled document the way the poller does (source "poll"), then run the pipeline."""
 
-    def poll(name: str, to: Channel | None = None) -> None:
-        deliveries = get_connector("enmeshed").split(fixture_json("enmeshed", name))
-        services.receive_events(
-            channel=to or channel, deliveries=deliveries, source=InboundEvent.Source.POLL
-        )
+    def poll(document: str | dict[str, Any], to: Channel | None = None) -> None:
+        if isinstance(document, str):
+            body = fixture_bytes("enmeshed", document)
+        else:
+            body = json.dumps(document).encode()
+        stored = store_request(channel=to or channel, source=Source.POLL, body=body)
+        assert stored.error == ""
         process()
 
     return poll
@@ -142,7 +168,8 @@ def test_webhook_secret_is_read_from_the_header_the_channel_configures(post_webh
     assert post_webhook(channel, body, headers={"X-API-KEY": "secret-current"}).status_code == 401
     response = post_webhook(channel, body, headers={"X-Switchboard-Key": "secret-current"})
     assert response.status_code == 202
-    assert InboundEvent.objects.get().headers == {"Content-Type": "application/json"}
+    # The secret is never kept with the request.
+    assert InboundRequest.objects.get().headers == {"Content-Type": "application/json"}
 
 
 # --- messages ----------------------------------------------------------------------------------
@@ -190,16 +217,22 @@ def test_received_mail_opens_a_direct_conversation_with_its_sender(deliver):
     assert (attachment.filename, attachment.mime_type, attachment.size) == ("", "", None)
     assert attachment.state == "pending"
 
-    assert list(MessageStatusEvent.objects.values_list("status", "participant", "at")) == [
-        ("delivered", OWN, at("2026-02-09T08:14:31.118Z"))
+    assert list(MessageStatusEvent.objects.values_list("step", "flag", "participant", "at")) == [
+        ("delivered", "", OWN, at("2026-02-09T08:14:31.118Z"))
     ]
-    event = InboundEvent.objects.get()
-    assert (event.event_name, event.source, event.state) == (
-        "transport.messageReceived",
-        "webhook",
-        "processed",
-    )
+    event = InboundEvent.objects.select_related("request").get()
+    assert (event.event_name, event.state) == ("transport.messageReceived", "processed")
     assert (event.attempts, event.error, event.next_attempt_at) == (1, "", None)
+    # The event holds the Connector's MessageDTO as sent, the request the body byte for byte.
+    document = fixture_json("enmeshed", MAIL)
+    assert event.payload == document["data"]
+    assert event.envelope == {"trigger": "transport.messageReceived"}
+    assert (event.request.source, event.request.item_count, event.request.error) == (
+        "webhook",
+        1,
+        "",
+    )
+    assert bytes(event.request.body) == fixture_bytes("enmeshed", MAIL)
 
 
 @pytest.mark.parametrize(
@@ -359,10 +392,10 @@ def test_own_sent_mail_records_delivery_and_relationship_per_recipient(deliver):
     assert (lena.relationship_external_id, jan.relationship_external_id) == (REL_LENA, REL_JAN)
 
     assert list(
-        MessageStatusEvent.objects.order_by("at").values_list("status", "participant", "at")
+        MessageStatusEvent.objects.order_by("at").values_list("step", "flag", "participant", "at")
     ) == [
-        ("sent", "", at("2026-02-10T16:03:09.664Z")),
-        ("delivered", LENA, at("2026-02-10T16:03:12.841Z")),
+        ("sent", "", "", at("2026-02-10T16:03:09.664Z")),
+        ("delivered", "", LENA, at("2026-02-10T16:03:12.841Z")),
     ]
     assert InboundEvent.objects.get().event_name == "transport.messageSent"
 
@@ -411,10 +444,10 @@ def test_read_change_marks_the_message_read_whichever_webhook_arrives_first(deli
     assert recipient.delivered_at == at("2026-02-09T08:14:31.118Z")
     assert recipient.read_at == at("2026-02-09T09:02:45.270Z")
     assert list(
-        MessageStatusEvent.objects.order_by("at").values_list("status", "participant", "at")
+        MessageStatusEvent.objects.order_by("at").values_list("step", "flag", "participant", "at")
     ) == [
-        ("delivered", OWN, at("2026-02-09T08:14:31.118Z")),
-        ("read", OWN, at("2026-02-09T09:02:45.270Z")),
+        ("delivered", "", OWN, at("2026-02-09T08:14:31.118Z")),
+        ("read", "", OWN, at("2026-02-09T09:02:45.270Z")),
     ]
     assert Attachment.objects.count() == 1
 
@@ -459,6 +492,7 @@ def test_redelivered_webhook_is_stored_once_and_applied_once(channel, post_webho
     process()
 
     assert [r.status_code for r in responses] == [202, 202, 202]
+    assert InboundRequest.objects.count() == 1  # the same bytes are the same request
     assert InboundEvent.objects.count() == 1
     assert Message.objects.count() == 1
     assert Recipient.objects.count() == 1
@@ -466,17 +500,18 @@ def test_redelivered_webhook_is_stored_once_and_applied_once(channel, post_webho
     assert MessageStatusEvent.objects.count() == 1
 
 
-def test_polled_message_in_the_state_its_webhook_had_is_stored_once(deliver, channel, process):
+def test_polled_message_in_the_state_its_webhook_had_is_stored_once(deliver, poll):
     deliver(MAIL)
-    document = fixture_json("enmeshed", MAIL)
-    services.receive_events(
-        channel=channel,
-        deliveries=get_connector("enmeshed").split({**document, "trigger": "sync.message"}),
-        source=InboundEvent.Source.POLL,
-    )
-    process()
+    poll({**fixture_json("enmeshed", MAIL), "trigger": "sync.message"})
 
-    assert list(InboundEvent.objects.values_list("source", "state")) == [("webhook", "processed")]
+    # Both documents are kept, but the message in the same state is one event.
+    assert sorted(InboundRequest.objects.values_list("source", "item_count")) == [
+        ("poll", 1),
+        ("webhook", 1),
+    ]
+    assert list(InboundEvent.objects.values_list("request__source", "state")) == [
+        ("webhook", "processed")
+    ]
     assert Message.objects.count() == 1
 
 
@@ -514,17 +549,22 @@ def test_legacy_received_message_records_its_relationship_on_our_recipient_row(
 def test_legacy_batch_body_stores_one_event_per_item_and_applies_each(
     legacy_channel, post_webhook, process
 ):
-    response = post_webhook(legacy_channel, fixture_bytes("enmeshed", "legacy_v1_webhook_batch"))
+    response = post_webhook(legacy_channel, fixture_bytes("enmeshed", BATCH))
     assert response.status_code == 202
     assert response.json()["events"] == 3
     process()
 
-    assert list(InboundEvent.objects.values_list("event_name", "source", "state")) == [
-        ("sync.relationship", "webhook", "processed"),
-        ("sync.message", "webhook", "processed"),
-        ("sync.message", "webhook", "processed"),
+    data = fixture_json("enmeshed", BATCH)
+    # One request; each DTO of the batch is an event of its own, stored as the Connector sent it.
+    request = InboundRequest.objects.get()
+    assert (request.source, request.item_count) == ("webhook", 3)
+    assert list(
+        InboundEvent.objects.values_list("request", "event_name", "payload", "envelope", "state")
+    ) == [
+        (request.pk, "sync.relationship", data["relationships"][0], {}, "processed"),
+        (request.pk, "sync.message", data["messages"][0], {}, "processed"),
+        (request.pk, "sync.message", data["messages"][1], {}, "processed"),
     ]
-    data = fixture_json("enmeshed", "legacy_v1_webhook_batch")
 
     relationship = Relationship.objects.select_related("template").get()
     assert (relationship.channel, relationship.external_id) == (legacy_channel, REL_JONAS)
@@ -597,7 +637,7 @@ def test_legacy_batch_body_stores_one_event_per_item_and_applies_each(
 def test_legacy_account_sync_response_is_stored_as_one_polled_event_per_item(poll, legacy_channel):
     poll("legacy_v1_account_sync_response", to=legacy_channel)
 
-    assert list(InboundEvent.objects.values_list("event_name", "source", "state")) == [
+    assert list(InboundEvent.objects.values_list("event_name", "request__source", "state")) == [
         ("sync.relationship", "poll", "processed"),
         ("sync.message", "poll", "processed"),
     ]
@@ -733,7 +773,7 @@ def test_outgoing_pending_relationship_waits_for_the_peer(deliver):
 
 
 def test_peer_to_be_deleted_stores_the_peer_deletion_info(deliver):
-    deliver(ACTIVE, "webhook_peer_to_be_deleted_v7")
+    deliver(ACTIVE, TO_BE_DELETED)
 
     assert list(InboundEvent.objects.values_list("event_name", "state")) == [
         ("transport.relationshipChanged", "processed"),
@@ -745,6 +785,68 @@ def test_peer_to_be_deleted_stores_the_peer_deletion_info(deliver):
         "deletionStatus": "ToBeDeleted",
         "deletionDate": "2026-03-20T15:00:00.000Z",
     }
+
+
+def test_cancelled_peer_deletion_no_longer_shows_the_peer_as_to_be_deleted(deliver):
+    deliver(ACTIVE)
+    deliver(TO_BE_DELETED)
+    assert Relationship.objects.get().peer_deletion["deletionStatus"] == "ToBeDeleted"
+
+    deliver(deletion_cancelled())
+
+    # Same status and revision as the relationshipChanged before it, yet not a duplicate.
+    assert list(InboundEvent.objects.values_list("event_name", "state")) == [
+        ("transport.relationshipChanged", "processed"),
+        ("transport.peerToBeDeleted", "processed"),
+        ("transport.peerDeletionCancelled", "processed"),
+    ]
+    relationship = Relationship.objects.get()
+    assert (relationship.status, relationship.revision) == ("Active", 2)
+    assert relationship.peer_deletion is None
+
+
+def test_peer_deletion_and_its_cancellation_delivered_twice_keep_one_row_each(deliver):
+    deliver(ACTIVE, TO_BE_DELETED, deletion_cancelled())
+    deliver(ACTIVE, TO_BE_DELETED, deletion_cancelled())
+
+    assert InboundRequest.objects.count() == 3
+    assert list(InboundEvent.objects.values_list("event_name", "state", "attempts")) == [
+        ("transport.relationshipChanged", "processed", 1),
+        ("transport.peerToBeDeleted", "processed", 1),
+        ("transport.peerDeletionCancelled", "processed", 1),
+    ]
+    relationship = Relationship.objects.get()
+    assert relationship.peer_deletion is None  # the redelivered deletion did not come back
+
+
+def test_cancellation_dropped_as_a_duplicate_before_the_fix_comes_back_by_replaying_its_request(
+    deliver, channel, process
+):
+    deliver(ACTIVE, TO_BE_DELETED)
+    # What the key without the cancellation left behind: the request kept whole, its item
+    # dropped as a duplicate of the relationshipChanged.
+    body = json.dumps(deletion_cancelled()).encode()
+    request = InboundRequest.objects.create(
+        channel=channel,
+        source=Source.WEBHOOK,
+        body=body,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        received_at=timezone.now(),
+        item_count=1,
+    )
+
+    assert replay_requests([request]).queued == 1
+    process()
+
+    # An event of its own: the relationshipChanged it collided with is left as it was.
+    assert list(InboundEvent.objects.values_list("event_name", "request", "state")) == [
+        ("transport.relationshipChanged", ANY, "processed"),
+        ("transport.peerToBeDeleted", ANY, "processed"),
+        ("transport.peerDeletionCancelled", request.pk, "processed"),
+    ]
+    changed = InboundEvent.objects.get(event_name="transport.relationshipChanged")
+    assert changed.payload == fixture_json("enmeshed", ACTIVE)["data"]
+    assert Relationship.objects.get().peer_deletion is None
 
 
 def test_relationship_we_decomposed_stays_decomposed_when_a_later_change_arrives(deliver):
@@ -774,7 +876,6 @@ def test_decomposition_arriving_first_learns_the_relationship_facts_but_stays_de
         data["peerIdentity"]["publicKey"],
     )
     assert relationship.direction == "incoming"
-    assert relationship.template is not None
     assert relationship.template.external_id == "RLT0g2noa9f4DPvAIY12"
     assert relationship.creation_content == data["creationContent"]
 
@@ -800,19 +901,19 @@ def test_consumption_event_is_stored_and_ignored(deliver):
     [
         (
             variant(MAIL, lambda data: data.pop("id")),
-            "message has no 'id'",
+            "message.id is missing",
         ),
         (
             variant(MAIL, lambda data: data.pop("content")),
-            "message MSGhuG8GP38g4o5MNJAY has no content",
+            "message.content is missing",
         ),
         (
             variant(PENDING_INCOMING, lambda data: data.pop("auditLog")),
-            "relationship RELZjHZmya9gy4ed1wPw has neither an auditLog nor changes",
+            "relationship has neither an auditLog nor changes",
         ),
         (
             {"trigger": "transport.relationshipDecomposedBySelf", "data": {}},
-            "decomposition has no 'relationshipId'",
+            "decomposition.relationshipId is missing",
         ),
     ],
     ids=["message without id", "message without content", "relationship without log", "bare"],
@@ -828,7 +929,7 @@ def test_malformed_known_event_fails_for_good_without_rows(deliver, document, re
 
 
 def test_bad_item_of_a_legacy_batch_fails_alone(deliver, legacy_channel):
-    document = fixture_json("enmeshed", "legacy_v1_webhook_batch")
+    document = fixture_json("enmeshed", BATCH)
     del document["relationships"][0]["changes"]
     deliver(document, to=legacy_channel)
 
@@ -841,15 +942,50 @@ def test_bad_item_of_a_legacy_batch_fails_alone(deliver, legacy_channel):
     assert Message.objects.count() == 2
 
 
-def test_document_of_no_enmeshed_shape_is_answered_400_and_kept_as_failed(channel, post_webhook):
+@pytest.mark.parametrize(
+    ("entries", "index", "entry"),
+    [
+        ("messages", 1, "MSGx6mqSFDGX0FZBJQ6c"),
+        ("relationships", 0, None),
+    ],
+    ids=["a bare message id", "null"],
+)
+def test_legacy_batch_entry_that_is_no_object_fails_alone_and_the_rest_is_applied(
+    legacy_channel, post_webhook, process, entries, index, entry
+):
+    document = fixture_json("enmeshed", BATCH)
+    document[entries].insert(index, entry)
+    response = post_webhook(legacy_channel, document)
+
+    assert response.status_code == 202
+    assert response.json()["events"] == 4
+    assert process() == {"processed": 3, "failed": 1}
+    failed = InboundEvent.objects.get(state="failed")
+    assert (failed.event_name, failed.payload, failed.next_attempt_at) == ("invalid", entry, None)
+    assert failed.error.startswith("unreadable payload: entry is missing or not an object")
+    assert Relationship.objects.get().external_id == REL_JONAS
+    assert sorted(Message.objects.values_list("external_id", flat=True)) == [
+        "MSGBms1racjP4M9DZH7F",
+        "MSGx6mqSFDGX0FZBJQ6c",
+    ]
+
+
+def test_document_of_no_enmeshed_shape_is_answered_400_and_kept_with_the_reason(
+    channel, post_webhook, process
+):
     body = json.dumps(
         {"error": {"id": "ERRq8Zt3LmN0pW4yVb7c", "code": "error.platform.unexpected"}}
     ).encode()
     response = post_webhook(channel, body)
 
     assert response.status_code == 400
-    event = InboundEvent.objects.get()
-    assert (event.state, event.next_attempt_at) == ("failed", None)
-    assert bytes(event.raw_body) == body
-    assert "not an enmeshed webhook" in event.error
+    request = InboundRequest.objects.get()
+    assert bytes(request.body) == body
+    assert request.item_count == 0
+    reason = "document is not an enmeshed webhook, batch body or Account/Sync answer"
+    assert reason in request.error
+    assert reason in response.json()["detail"]
+    # Nothing to process: the request is kept for replay after a parser fix.
+    assert not InboundEvent.objects.exists()
+    assert process().total() == 0
     assert no_domain_rows()

@@ -1,52 +1,50 @@
 """``conversationMessage.*`` events: sent messages and their delivery receipts.
 
-Socket and webhook shapes differ in the message payload: the socket has ``messageId`` and puts
-the conversation only in ``payload.context.conversationId``; the webhook uses ``id`` and adds
-``conversationId``, ``conversationEventId``, ``scope`` and ``direction``.
+The two shapes differ in the message payload: the socket frame has ``messageId`` and names the
+conversation only in ``payload.context.conversationId``; the webhook envelope uses ``id`` and adds
+``conversationId``, ``conversationEventId``, ``scope`` and a direction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from inbox.choices import ContentKind, ConversationKind, Direction, Step
 
-from ..base import (
+from ..contract import ChannelContext
+from ..events import (
     AttachmentInfo,
-    ChannelContext,
-    ContentKind,
-    ConversationKind,
     ConversationRef,
-    Direction,
     Event,
     MessageUpserted,
     Party,
-    PayloadError,
     StatusChanged,
     StatusObserved,
-    Step,
 )
-from .envelope import (
-    Frame,
-    event_time,
-    first_time,
-    mapping,
-    optional_int,
-    optional_str,
-    payload_of,
-    required_str,
-)
+from ..payload import Payload
+from .frames import Handler, body, event_time, first_of, time_or
 
 _TEXT_TYPES = frozenset({"", "text/plain"})
+# Comapi's words for which way a message went, as seen from our API space.
+_DIRECTIONS = {"inbound": Direction.IN, "outbound": Direction.OUT}
 
 
-def message_sent(frame: Frame, context: ChannelContext) -> list[Event]:
+def message_id(payload: Payload) -> str:
+    """A message's id: ``messageId`` in socket frames, ``id`` in webhook envelopes."""
+    return first_of(payload.get("messageId"), payload.get("id")).identifier()
+
+
+def message_sent(event: Payload, context: ChannelContext) -> list[Event]:
     """One message, with the ``sent`` step observed at its send time."""
-    payload = payload_of(frame)
-    message_context = mapping(payload, "context")
-    conversation_id = _message_conversation_id(frame, payload, message_context)
-    message_id = required_str(payload, "messageId", "id", what="message id")
-    sender = _sender(frame, message_context)
-    sent_at = first_time(message_context, "sentOn", event_time(frame))
+    payload = body(event)
+    message_context = payload.get("context").optional_mapping()
+    # The socket frame has no other place for the conversation than the message's own context.
+    conversation_id = first_of(
+        message_context.get("conversationId"),
+        payload.get("conversationId"),
+        event.get("conversationId"),
+    ).identifier()
+    identifier = message_id(payload)
+    sender = _sender(event, message_context)
+    sent_at = time_or(message_context.get("sentOn"), event_time(event))
     text, attachments = _read_parts(payload.get("parts"))
     return [
         MessageUpserted(
@@ -55,104 +53,86 @@ def message_sent(frame: Frame, context: ChannelContext) -> list[Event]:
                 kind=ConversationKind.DIRECT,
                 participants=(sender,),
             ),
-            message_id=message_id,
-            direction=_direction(payload, sender, context),
+            message_id=identifier,
+            direction=_direction(payload, message_context, sender, context),
             sender=sender,
             sent_at=sent_at,
             text=text,
-            content=payload,
+            content=payload.raw,
             content_kind=_content_kind(text, attachments),
-            sequence=_sequence(frame, payload),
+            sequence=first_of(
+                event.get("conversationEventId"), payload.get("conversationEventId")
+            ).optional_integer(digits=True),
             attachments=attachments,
-            statuses=(StatusObserved(message_id, Step.SENT.value, sent_at),),
+            statuses=(StatusObserved(message_id=identifier, step=Step.SENT, at=sent_at),),
         )
     ]
 
 
-def message_delivered(frame: Frame, context: ChannelContext) -> list[Event]:
-    return _receipt(frame, Step.DELIVERED.value)
+def receipt(step: Step) -> Handler:
+    """A per-recipient receipt: ``profileId`` is the participant who received or read it.
+
+    A ``read`` is reported as it comes; keeping a later ``delivered`` from undoing it is the
+    services' job (statuses only move forward there).
+    """
+
+    def handle(event: Payload, context: ChannelContext) -> list[Event]:
+        payload = body(event)
+        observation = StatusObserved(
+            message_id=message_id(payload),
+            step=step,
+            at=time_or(payload.get("timestamp"), event_time(event)),
+            participant=payload.get("profileId").optional_identifier(),
+        )
+        conversation_id = first_of(
+            payload.get("conversationId"), event.get("conversationId")
+        ).identifier()
+        return [StatusChanged(conversation_id=conversation_id, observation=observation)]
+
+    return handle
 
 
-def message_read(frame: Frame, context: ChannelContext) -> list[Event]:
-    return _receipt(frame, Step.READ.value)
+def _sender(event: Payload, message_context: Payload) -> Party:
+    sender = message_context.get("from").optional_mapping()
+    address = first_of(
+        sender.get("id"),
+        message_context.get("sentBy"),
+        event.get("context").optional_mapping().get("createdBy"),
+    ).identifier()
+    return Party(address=address, name=sender.get("name").optional_string())
 
 
-def _receipt(frame: Frame, status: str) -> list[Event]:
-    """A per-recipient receipt: ``profileId`` is the participant who received or read it."""
-    payload = payload_of(frame)
-    conversation_id = _conversation_id(frame, payload)
-    observation = StatusObserved(
-        message_id=required_str(payload, "messageId", "id", what="message id"),
-        status=status,
-        at=first_time(payload, "timestamp", event_time(frame)),
-        participant=optional_str(payload, "profileId"),
-    )
-    return [StatusChanged(conversation_id=conversation_id, observation=observation)]
+def _direction(
+    payload: Payload, message_context: Payload, sender: Party, context: ChannelContext
+) -> Direction:
+    """OUT for our own messages: sent by the channel's profile, or called outbound by Comapi.
 
-
-def _conversation_id(frame: Frame, payload: Frame) -> str:
-    conversation_id = optional_str(payload, "conversationId") or optional_str(
-        frame, "conversationId"
-    )
-    if not conversation_id:
-        raise PayloadError("conversation id is missing")
-    return conversation_id
-
-
-def _message_conversation_id(frame: Frame, payload: Frame, message_context: Frame) -> str:
-    # The socket frame for a sent message has no top-level conversationId: the message's own
-    # context is the reliable place, the webhook's payload field the second one.
-    return optional_str(message_context, "conversationId") or _conversation_id(frame, payload)
-
-
-def _sender(frame: Frame, message_context: Frame) -> Party:
-    sender = mapping(message_context, "from")
-    address = (
-        optional_str(sender, "id")
-        or optional_str(message_context, "sentBy")
-        or optional_str(mapping(frame, "context"), "createdBy")
-    )
-    if not address:
-        raise PayloadError("message has no sender (context.from.id)")
-    return Party(address=address, name=optional_str(sender, "name"))
-
-
-def _direction(payload: Frame, sender: Party, context: ChannelContext) -> Direction:
-    """OUT for our own messages: sent by the channel's profile, or flagged by the webhook."""
+    Webhooks say so in ``payload.context.direction`` or ``payload.direction``; socket frames do
+    not, so there the channel's ``profile_id`` setting is the only way to tell.
+    """
     own_profile = context.settings.get("profile_id")
     if own_profile not in (None, "") and sender.address == str(own_profile):
         return Direction.OUT
-    if optional_str(payload, "direction").lower() == "outbound":
-        return Direction.OUT
-    return Direction.IN
+    word = first_of(message_context.get("direction"), payload.get("direction")).optional_string()
+    return _DIRECTIONS.get(word.lower(), Direction.IN)
 
 
-def _sequence(frame: Frame, payload: Frame) -> int | None:
-    top_level = optional_int(frame, "conversationEventId")
-    return top_level if top_level is not None else optional_int(payload, "conversationEventId")
-
-
-def _read_parts(parts: Any) -> tuple[str, tuple[AttachmentInfo, ...]]:
+def _read_parts(parts: Payload) -> tuple[str, tuple[AttachmentInfo, ...]]:
     """Plain-text parts joined into the message text; parts with a url, or inline non-text data,
     as attachments. Parts with neither carry nothing to show and are skipped."""
-    if parts is None:
-        return "", ()
-    if not isinstance(parts, Sequence) or isinstance(parts, str):
-        raise PayloadError("'parts' must be a list")
     texts: list[str] = []
     attachments: list[AttachmentInfo] = []
-    for index, part in enumerate(parts):
-        if not isinstance(part, Mapping):
-            raise PayloadError(f"message part {index} must be an object")
-        mime_type = optional_str(part, "type")
-        url = optional_str(part, "url")
-        data = part.get("data")
+    for index, element in enumerate(parts.optional_elements()):
+        part = element.mapping()
+        mime_type = part.get("type").optional_string()
+        url = part.get("url").optional_string()
         if url:
             attachments.append(_attachment(part, mime_type, external_id=url, url=url))
-        elif _is_text(mime_type) and isinstance(data, str) and data:
-            texts.append(data)
-        elif data not in (None, ""):
-            name = optional_str(part, "name") or f"part-{index}"
+        elif _is_text(mime_type):
+            if text := part.get("data").optional_string():
+                texts.append(text)
+        elif part.get("data").value not in (None, ""):
+            name = part.get("name").optional_string() or f"part-{index}"
             attachments.append(_attachment(part, mime_type, external_id=name, url=""))
     return "\n".join(texts), tuple(attachments)
 
@@ -162,12 +142,12 @@ def _is_text(mime_type: str) -> bool:
     return mime_type.split(";", 1)[0].strip().lower() in _TEXT_TYPES
 
 
-def _attachment(part: Frame, mime_type: str, *, external_id: str, url: str) -> AttachmentInfo:
+def _attachment(part: Payload, mime_type: str, *, external_id: str, url: str) -> AttachmentInfo:
     return AttachmentInfo(
         external_id=external_id,
-        filename=optional_str(part, "name"),
+        filename=part.get("name").optional_string(),
         mime_type=mime_type,
-        size=optional_int(part, "size"),
+        size=part.get("size").optional_integer(digits=True),
         url=url,
     )
 

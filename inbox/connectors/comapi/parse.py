@@ -1,205 +1,120 @@
-"""Comapi socket frames and webhook envelopes -> deliveries and normalized events.
+"""Comapi socket frames and webhook envelopes -> stored items -> normalized events.
 
-A webhook body is one envelope or an array of envelopes; a socket frame is always one. Both carry
-a platform ``eventId`` (the dedup key, taken as-is so a socket copy and a webhook copy of one event
-collapse when they carry the same id) and a ``name``, on which :func:`parse` dispatches through
-:data:`HANDLERS`.
+A webhook body is one envelope or an array of envelopes; a socket frame is always one. Each is
+stored as it came, keyed by its platform ``eventId`` (so the socket copy and the webhook copy of
+one event collapse into one row), and later parsed by the handler :data:`HANDLERS` names for it.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from ..base import (
-    ChannelContext,
-    ConversationChanged,
-    ConversationStatus,
-    Delivery,
-    Event,
-    ParticipantChanged,
-    Party,
-    PayloadError,
-    ProfileChanged,
-    Typing,
-)
-from ..payload import canonical_hash
-from . import messages
-from .envelope import (
-    Frame,
-    event_time,
-    first_time,
-    optional_str,
-    payload_of,
-    required_str,
-)
+from inbox.choices import ConversationStatus, Step
 
-INVALID = "invalid"
-_MAX_KEY = 200  # leaves room under the 255-char column for whatever the pipeline prefixes
-_STATE_KEYS = ("description", "roles", "isPublic")
+from ..contract import ChannelContext, Item, PayloadError
+from ..events import Event, ProfileChanged
+from ..payload import Payload, canonical_hash
+from . import conversations, messages
+from .frames import ROOT, Handler, body, event_time, first_of
 
-Handler = Callable[[Frame, ChannelContext], list[Event]]
+INVALID = "invalid"  # the event name of an item that is not an event object or has no name
 
 
 # --- split -----------------------------------------------------------------------------------
 
 
-def split(document: Any) -> list[Delivery]:
-    """One delivery per envelope: a dict is one, a list (webhook batching) one per item.
+def split(document: Any) -> list[Item]:
+    """One item per envelope: an object is one, a list (webhook batching) one per element.
 
-    A list item that is not an object is still returned (named ``invalid``) so it is stored and
-    fails visibly at parse time instead of failing the whole batch. Raises PayloadError for any
-    other top-level shape.
+    ``Item.payload`` is the envelope or frame exactly as sent and ``Item.envelope`` is empty:
+    nothing around it is needed to parse it. An element that is not an event object is still
+    returned (named ``invalid``) so it is stored and fails visibly at parse time. Raises
+    PayloadError for a document that is neither an object nor a list.
     """
     if isinstance(document, Mapping):
-        return [_delivery(document)]
+        return [_item(document)]
     if isinstance(document, list):
-        return [_delivery(item) for item in document]
-    raise PayloadError(f"expected an event object or a list of them, got {type(document).__name__}")
+        return [_item(element) for element in document]
+    raise PayloadError(
+        f"document is not an event object or a list of them (got {type(document).__name__})"
+    )
 
 
-def _delivery(item: Any) -> Delivery:
-    if not isinstance(item, Mapping):
-        return Delivery(dedup_key=_content_key(item), event_name=INVALID, payload=item)
-    name = item.get("name")
-    event_name = name if isinstance(name, str) and name else INVALID
-    return Delivery(dedup_key=_dedup_key(item), event_name=event_name, payload=item)
+def _item(element: Any) -> Item:
+    event = Payload(element, ROOT)
+    try:
+        event_name = event.get("name").optional_string() or INVALID
+    except PayloadError:  # not an object, or a name that is not a string
+        event_name = INVALID
+    return Item(dedup_key=dedup_key(element), event_name=event_name, payload=element, envelope={})
 
 
-def _dedup_key(envelope: Mapping[str, Any]) -> str:
-    event_id = envelope.get("eventId")
-    if isinstance(event_id, bool) or not isinstance(event_id, str | int) or event_id == "":
-        return _content_key(envelope)
-    key = str(event_id)
-    return key if len(key) <= _MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+def dedup_key(element: Any) -> str:
+    """The platform ``eventId`` as a string, else ``sha256:`` and the hash of the content.
 
-
-def _content_key(item: Any) -> str:
-    """A key for an envelope without an ``eventId``: the hash of its canonical JSON, so the same
-    content redelivered (in any key order) collapses into one row."""
-    return "sha256:" + canonical_hash(item)
+    The content hash is the same for a redelivery in any key order, so frames without an id
+    (the socket greeting) are still stored once. Long ids are kept whole: the way in clamps.
+    """
+    try:
+        event_id = Payload(element, ROOT).get("eventId").optional_identifier()
+    except PayloadError:  # not an object, or an id that is neither a string nor an integer
+        event_id = ""
+    return event_id or "sha256:" + canonical_hash(element)
 
 
 # --- parse -----------------------------------------------------------------------------------
 
 
-def parse(event_name: str, payload: Any, context: ChannelContext) -> list[Event]:
-    """Normalized events for one stored delivery; ``[]`` for names the inbox does not use.
+def parse(*, event_name: str, payload: Any, context: ChannelContext) -> list[Event]:
+    """Normalized events for one stored item; ``[]`` for names the inbox does not use.
 
-    Raises PayloadError when ``payload`` is not an envelope object or lacks what its event needs.
+    Raises PayloadError, naming the path, when ``payload`` is not an event object or lacks what
+    its event needs.
     """
-    if not isinstance(payload, Mapping):
-        raise PayloadError(f"expected an event object, got {type(payload).__name__}")
-    if not optional_str(payload, "name"):
-        raise PayloadError("event has no name")
+    event = Payload(payload, ROOT).mapping()
+    event["name"].string()
     handler = HANDLERS.get(event_name)
-    return handler(payload, context) if handler else []
+    return handler(event, context) if handler else []
 
 
-def _ignored(frame: Frame, context: ChannelContext) -> list[Event]:
+def _ignored(event: Payload, context: ChannelContext) -> list[Event]:
     return []
 
 
-def _conversation_id(frame: Frame, payload: Frame) -> str:
-    return optional_str(frame, "conversationId") or required_str(
-        payload, "id", "conversationId", what="conversation id"
+def _profile_updated(event: Payload, context: ChannelContext) -> list[Event]:
+    """A display name change.
+
+    The profile is the payload's ``id`` (else ``profileId``), else the frame's ``profileId``. An
+    update with no profile or no name to show says nothing the inbox uses and is ignored.
+    """
+    payload = body(event)
+    address = first_of(
+        payload.get("id"), payload.get("profileId"), event.get("profileId")
+    ).optional_identifier()
+    full_name = (
+        f"{payload.get('firstName').optional_string()} {payload.get('lastName').optional_string()}"
     )
-
-
-def _conversation_updated(frame: Frame, context: ChannelContext) -> list[Event]:
-    """Title and settings; ``None`` leaves what is stored, so absent keys change nothing."""
-    payload = payload_of(frame)
-    title = payload.get("name")
-    if title is not None and not isinstance(title, str):
-        raise PayloadError("conversation 'name' must be a string")
-    state = {key: payload[key] for key in _STATE_KEYS if key in payload}
-    return [
-        ConversationChanged(
-            conversation_id=_conversation_id(frame, payload),
-            at=event_time(frame),
-            title=title,
-            state=state or None,
-        )
-    ]
-
-
-def _conversation_status(status: ConversationStatus) -> Handler:
-    def handle(frame: Frame, context: ChannelContext) -> list[Event]:
-        payload = payload_of(frame)
-        return [
-            ConversationChanged(
-                conversation_id=_conversation_id(frame, payload),
-                at=first_time(payload, "date", event_time(frame)),
-                status=status,
-            )
-        ]
-
-    return handle
-
-
-def _participant(present: bool) -> Handler:
-    def handle(frame: Frame, context: ChannelContext) -> list[Event]:
-        payload = payload_of(frame)
-        party = Party(
-            address=required_str(payload, "profileId", what="participant profileId"),
-            role=optional_str(payload, "role"),
-        )
-        return [
-            ParticipantChanged(
-                conversation_id=optional_str(frame, "conversationId")
-                or required_str(payload, "conversationId", what="conversation id"),
-                party=party,
-                present=present,
-                at=event_time(frame),
-            )
-        ]
-
-    return handle
-
-
-def _typing(typing: bool) -> Handler:
-    def handle(frame: Frame, context: ChannelContext) -> list[Event]:
-        payload = payload_of(frame)
-        conversation_id = optional_str(payload, "conversationId") or required_str(
-            frame, "conversationId", what="conversation id"
-        )
-        return [
-            Typing(
-                conversation_id=conversation_id,
-                address=required_str(payload, "profileId", what="typing profileId"),
-                typing=typing,
-                at=event_time(frame),
-            )
-        ]
-
-    return handle
-
-
-def _profile_updated(frame: Frame, context: ChannelContext) -> list[Event]:
-    """A display name change; a profile update without any name says nothing the inbox shows."""
-    payload = payload_of(frame)
-    address = required_str(payload, "id", "profileId", what="profile id")
-    full_name = f"{optional_str(payload, 'firstName')} {optional_str(payload, 'lastName')}"
-    name = optional_str(payload, "name") or full_name.strip()
-    if not name:
+    name = payload.get("name").optional_string() or full_name.strip()
+    if not (address and name):
         return []
-    return [ProfileChanged(address=address, name=name, at=event_time(frame))]
+    return [ProfileChanged(address=address, name=name, at=event_time(event))]
 
 
 HANDLERS: dict[str, Handler] = {
     # conversation.create only reaches webhooks; it carries the same fields as an update.
-    "conversation.create": _conversation_updated,
-    "conversation.update": _conversation_updated,
-    "conversation.delete": _conversation_status(ConversationStatus.DELETED),
-    "conversation.undelete": _conversation_status(ConversationStatus.OPEN),
-    "conversation.participantAdded": _participant(present=True),
-    "conversation.participantRemoved": _participant(present=False),
-    "conversation.participantTyping": _typing(typing=True),
-    "conversation.participantTypingOff": _typing(typing=False),
+    "conversation.create": conversations.conversation_updated,
+    "conversation.update": conversations.conversation_updated,
+    "conversation.delete": conversations.conversation_status(ConversationStatus.DELETED),
+    "conversation.undelete": conversations.conversation_status(ConversationStatus.OPEN),
+    "conversation.participantAdded": conversations.participant(present=True),
+    "conversation.participantRemoved": conversations.participant(present=False),
+    "conversation.participantUpdated": conversations.participant(present=None),
+    "conversation.participantTyping": conversations.typing(started=True),
+    "conversation.participantTypingOff": conversations.typing(started=False),
     "conversationMessage.sent": messages.message_sent,
-    "conversationMessage.delivered": messages.message_delivered,
-    "conversationMessage.read": messages.message_read,
+    "conversationMessage.delivered": messages.receipt(Step.DELIVERED),
+    "conversationMessage.read": messages.receipt(Step.READ),
     "profile.update": _profile_updated,
     # Socket housekeeping: the greeting frame and our own keep-alive echoed back.
     "socket.info": _ignored,

@@ -1,7 +1,8 @@
 """enmeshed webhook authentication: a per-channel shared secret in a header, no signature.
 
 The Connector's ``ApiKey`` webhook authentication sends the configured key verbatim in a
-configurable header (``x-api-key`` by default), so the check is a constant-time comparison.
+configurable header (``x-api-key`` by default); the body is not signed, so the check is a
+constant-time comparison of the header with each of the channel's secrets.
 """
 
 from __future__ import annotations
@@ -9,39 +10,44 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..contract import Headers, SignatureError
 from ..signing import matches_any
 
 DEFAULT_HEADER = "X-API-KEY"
 
 
 def header_name(settings: Mapping[str, Any]) -> str:
+    """The header the channel's Connector puts its key in (setting ``webhook_header``)."""
     configured = settings.get("webhook_header")
     return configured if isinstance(configured, str) and configured else DEFAULT_HEADER
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    # A plain dict is case-sensitive; the Connector and proxies may spell the name any way.
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
-
-
 def verify(
-    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], settings: Mapping[str, Any]
-) -> bool:
-    """True if the channel's header carries one of ``secrets``; never raises."""
+    *, headers: Headers, body: bytes, secrets: Sequence[str], settings: Mapping[str, Any]
+) -> None:
+    """Return if the key header carries one of ``secrets``; raise SignatureError otherwise.
+
+    Every secret is compared (rotation), in constant time; an empty secret never matches.
+    """
+    name = header_name(settings)
+    # A lone string is a Sequence[str] too: read character by character it would let any
+    # one-letter key in.
+    listed = [secrets] if isinstance(secrets, str) else secrets
+    candidates = [secret for secret in listed if isinstance(secret, str) and secret]
+    if not candidates:
+        raise SignatureError("the channel has no webhook secret")
+    presented = headers.get(name)
+    if not presented:
+        raise SignatureError(f"the {name} header is missing or empty")
     try:
-        presented = _header(headers, header_name(settings))
-        candidates = [secret for secret in secrets if isinstance(secret, str) and secret]
-    except Exception:  # a broken mapping must answer "not authentic", not a 500
-        return False
-    if not isinstance(presented, str) or not presented or not candidates:
-        return False
-    return matches_any(presented, candidates)
+        authentic = matches_any(presented, candidates)
+    except UnicodeEncodeError:
+        # A server that decodes header bytes with surrogateescape hands over unencodable text.
+        raise SignatureError(f"the {name} header is not valid text") from None
+    if not authentic:
+        raise SignatureError(f"the {name} header does not match the channel's secret")
 
 
-def sign(body: bytes, secret: str, settings: Mapping[str, Any]) -> dict[str, str]:
+def sign(*, body: bytes, secret: str, settings: Mapping[str, Any]) -> dict[str, str]:
     """The header the Connector sends: the shared secret itself (the body is not signed)."""
     return {header_name(settings): secret}

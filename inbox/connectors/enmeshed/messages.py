@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..base import (
+from inbox.choices import ContentKind, ConversationKind, Direction, Step
+
+from ..contract import ChannelContext
+from ..events import (
     AttachmentInfo,
-    ChannelContext,
-    ContentKind,
-    ConversationKind,
     ConversationRef,
-    Direction,
     Event,
     MessageUpserted,
     Party,
-    PayloadError,
     StatusObserved,
-    Step,
 )
-from ..payload import (
-    as_mapping,
-    mappings,
-    optional_bool,
-    optional_int,
-    optional_str,
-    required_str,
-    strings,
-)
-from ..timestamps import parse_iso
-from .dto import required_time
+from ..payload import Payload
 
 # Which side of the exchange a trigger implies when the DTO has no ``isOwn`` (1.x).
 _OWN_BY_TRIGGER = {"transport.messageSent": True, "transport.messageReceived": False}
@@ -56,60 +43,58 @@ class Rendering:
 
 def message_events(trigger: str, data: Any, context: ChannelContext) -> list[Event]:
     """One MessageDTO (webhook or poll) -> one MessageUpserted; raises PayloadError."""
-    message = as_mapping(data, "message")
-    message_id = required_str(message, "id", "message")
-    what = f"message {message_id}"
-    sender = required_str(message, "createdBy", what)
-    sent_at = required_time(message, "createdAt", what)
-    recipients = _recipients(message, what)
-    own = _is_own(trigger, message, context, what)
+    message = Payload(data, "message")
+    message_id = message["id"].string()
+    sender = message["createdBy"].string()
+    sent_at = message["createdAt"].timestamp()
+    recipients = _recipients(message)
+    own = _is_own(trigger, message, sender, context)
     own_address = _own_address(context, own, sender, recipients)
-    if "content" not in message or message["content"] is None:
-        raise PayloadError(f"{what} has no content")
     content = message["content"]
-    others = _others(sender, recipients, content, own_address, what)
+    others = _others(sender, recipients, content, own_address)
     rendering = render_content(content)
     return [
         MessageUpserted(
             conversation=_conversation(others, rendering),
             message_id=message_id,
             direction=Direction.OUT if own else Direction.IN,
-            sender=Party(sender),
+            sender=Party(address=sender),
             sent_at=sent_at,
             text=rendering.text,
             subject=rendering.subject,
-            content=content,
+            content=content.raw,
             content_kind=rendering.kind,
-            attachments=_attachments(message.get("attachments"), what),
-            recipients=tuple(Party(recipient.address) for recipient in recipients),
+            attachments=tuple(
+                _attachment(item) for item in message.get("attachments").optional_elements()
+            ),
+            recipients=tuple(Party(address=recipient.address) for recipient in recipients),
             statuses=_statuses(message, message_id, own, own_address, sent_at, recipients),
             relationship_ids=_relationship_ids(
-                message, recipients, own, sender, own_address, others, what
+                message, recipients, own, sender, own_address, others
             ),
         )
     ]
 
 
-def _recipients(message: Mapping[str, Any], what: str) -> tuple[_Recipient, ...]:
-    where = f"{what} recipient"
+def _recipients(message: Payload) -> tuple[_Recipient, ...]:
     return tuple(
         _Recipient(
-            address=required_str(entry, "address", where),
-            received_at=parse_iso(entry.get("receivedAt")),
-            relationship_id=optional_str(entry, "relationshipId", where),
+            address=entry["address"].string(),
+            received_at=entry.get("receivedAt").optional_timestamp(),
+            relationship_id=entry.get("relationshipId").optional_string(),
         )
-        for entry in mappings(message.get("recipients"), f"{what} recipients")
+        for entry in message.get("recipients").optional_elements()
     )
 
 
-def _is_own(trigger: str, message: Mapping[str, Any], context: ChannelContext, what: str) -> bool:
-    is_own = optional_bool(message, "isOwn", what)
+def _is_own(trigger: str, message: Payload, sender: str, context: ChannelContext) -> bool:
+    is_own = message.get("isOwn").optional_boolean()
     if is_own is not None:
         return is_own
     if trigger in _OWN_BY_TRIGGER:
         return _OWN_BY_TRIGGER[trigger]
     # A 1.x poll result says nothing about its side: only our own address can tell.
-    return message.get("createdBy") == _configured_address(context)
+    return sender == _configured_address(context)
 
 
 def _configured_address(context: ChannelContext) -> str:
@@ -131,29 +116,33 @@ def _own_address(
 
 
 def _others(
-    sender: str,
-    recipients: tuple[_Recipient, ...],
-    content: Any,
-    own_address: str,
-    what: str,
+    sender: str, recipients: tuple[_Recipient, ...], content: Payload, own_address: str
 ) -> tuple[str, ...]:
     """Everyone in the exchange except us, sorted: the conversation key."""
     addresses = {sender, *(recipient.address for recipient in recipients)}
-    if isinstance(content, Mapping) and content.get("@type") == "Mail":
-        addresses.update(strings(content.get("to"), f"{what} content.to"))
-        addresses.update(strings(content.get("cc"), f"{what} content.cc"))
+    if _content_type(content) == "Mail":
+        # A received Mail lists only us as recipient; its whole audience is in to and cc.
+        addresses.update(content.get("to").strings())
+        addresses.update(content.get("cc").strings())
     others = addresses - {own_address}
     # A note to ourselves still needs a conversation: the one with ourselves.
     return tuple(sorted(others or {sender}))
 
 
+def group_conversation_id(addresses: Iterable[str]) -> str:
+    """The conversation id of an exchange with several others: a digest of their addresses."""
+    joined = ",".join(sorted(addresses))
+    return "group:" + hashlib.sha256(joined.encode("utf-8")).hexdigest()[:40]
+
+
 def _conversation(others: tuple[str, ...], rendering: Rendering) -> ConversationRef:
-    participants = tuple(Party(address) for address in others)
+    participants = tuple(Party(address=address) for address in others)
     if len(others) == 1:
-        return ConversationRef(others[0], ConversationKind.DIRECT, participants=participants)
-    key = hashlib.sha256(",".join(others).encode("utf-8")).hexdigest()[:40]
+        return ConversationRef(
+            external_id=others[0], kind=ConversationKind.DIRECT, participants=participants
+        )
     return ConversationRef(
-        external_id=f"group:{key}",
+        external_id=group_conversation_id(others),
         kind=ConversationKind.GROUP,
         title=rendering.subject,
         participants=participants,
@@ -163,40 +152,37 @@ def _conversation(others: tuple[str, ...], rendering: Rendering) -> Conversation
 # --- content ---------------------------------------------------------------------------------
 
 
-def _text(content: Mapping[str, Any], key: str) -> str:
-    value = content.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _mail(content: Mapping[str, Any]) -> Rendering:
-    return Rendering(ContentKind.TEXT, _text(content, "body"), _text(content, "subject"))
-
-
-def _request(content: Mapping[str, Any]) -> Rendering:
+def _mail(content: Payload) -> Rendering:
     return Rendering(
-        ContentKind.FORM, _text(content, "title") or _text(content, "description") or "Request"
+        kind=ContentKind.TEXT,
+        text=content.get("body").optional_string(),
+        subject=content.get("subject").optional_string(),
     )
 
 
-def _response_wrapper(content: Mapping[str, Any]) -> Rendering:
-    response = content.get("response")
-    result = _text(response, "result") if isinstance(response, Mapping) else ""
-    text = f"Response to request {_text(content, 'requestId') or '(unknown)'}"
-    return Rendering(ContentKind.SYSTEM, f"{text}: {result}" if result else text)
+def _request(content: Payload) -> Rendering:
+    title = content.first("title", "description").optional_string()
+    return Rendering(kind=ContentKind.FORM, text=title or "Request")
 
 
-def _notification(content: Mapping[str, Any]) -> Rendering:
-    notification_id = _text(content, "id")
-    return Rendering(
-        ContentKind.SYSTEM, f"Notification {notification_id}" if notification_id else "Notification"
-    )
+def _response_wrapper(content: Payload) -> Rendering:
+    result = content.get("response").get("result").optional_string()
+    request_id = content.get("requestId").optional_string() or "(unknown)"
+    text = f"Response to request {request_id}"
+    return Rendering(kind=ContentKind.SYSTEM, text=f"{text}: {result}" if result else text)
 
 
-def _arbitrary(content: Mapping[str, Any]) -> Rendering:
-    return Rendering(ContentKind.SYSTEM)
+def _notification(content: Payload) -> Rendering:
+    notification_id = content.get("id").optional_string()
+    text = f"Notification {notification_id}" if notification_id else "Notification"
+    return Rendering(kind=ContentKind.SYSTEM, text=text)
 
 
-_CONTENT_TYPES: dict[str, Callable[[Mapping[str, Any]], Rendering]] = {
+def _arbitrary(content: Payload) -> Rendering:
+    return Rendering(kind=ContentKind.SYSTEM)
+
+
+_CONTENT_TYPES: dict[str, Callable[[Payload], Rendering]] = {
     "Mail": _mail,
     "Request": _request,
     "ResponseWrapper": _response_wrapper,
@@ -205,42 +191,41 @@ _CONTENT_TYPES: dict[str, Callable[[Mapping[str, Any]], Rendering]] = {
 }
 
 
-def render_content(content: Any) -> Rendering:
+def _content_type(content: Payload) -> str | None:
+    """The content's ``@type``; ``None`` for the bare JSON 1.x accepted as content."""
+    if not isinstance(content.raw, Mapping) or "@type" not in content:
+        return None
+    return content["@type"].string()
+
+
+def render_content(content: Payload) -> Rendering:
     """How a message content shows in the inbox; the raw content is kept beside it."""
-    if not isinstance(content, Mapping) or "@type" not in content:
-        # 1.x accepted any JSON as content: show it as a structured item.
-        return Rendering(ContentKind.SYSTEM)
-    handler = _CONTENT_TYPES.get(str(content["@type"]))
-    return handler(content) if handler else Rendering(ContentKind.UNSUPPORTED)
+    content_type = _content_type(content)
+    if content_type is None:
+        return Rendering(kind=ContentKind.SYSTEM)
+    handler = _CONTENT_TYPES.get(content_type)
+    return handler(content) if handler else Rendering(kind=ContentKind.UNSUPPORTED)
 
 
 # --- attachments, statuses, relationships ----------------------------------------------------
 
 
-def _attachments(value: Any, what: str) -> tuple[AttachmentInfo, ...]:
-    """FIL ids (webhooks, MessageDTO) or full FileDTOs (``GET /Messages/{id}``)."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise PayloadError(f"{what} attachments must be a list")
-    return tuple(_attachment(item, f"{what} attachment") for item in value)
-
-
-def _attachment(item: Any, what: str) -> AttachmentInfo:
-    if isinstance(item, str) and item:
-        return AttachmentInfo(external_id=item)
-    file = as_mapping(item, what)
+def _attachment(item: Payload) -> AttachmentInfo:
+    """A FIL id (webhooks, MessageDTO) or a full FileDTO (``GET /Messages/{id}``)."""
+    if isinstance(item.raw, str):
+        return AttachmentInfo(external_id=item.string())
+    file = item.mapping()
     return AttachmentInfo(
-        external_id=required_str(file, "id", what),
-        filename=optional_str(file, "filename", what),
-        mime_type=optional_str(file, "mimetype", what),
-        size=optional_int(file, "filesize", what),
-        caption=optional_str(file, "title", what),
+        external_id=file["id"].string(),
+        filename=file.get("filename").optional_string(),
+        mime_type=file.get("mimetype").optional_string(),
+        size=file.get("filesize").optional_integer(),
+        caption=file.get("title").optional_string(),
     )
 
 
 def _statuses(
-    message: Mapping[str, Any],
+    message: Payload,
     message_id: str,
     own: bool,
     own_address: str,
@@ -249,27 +234,35 @@ def _statuses(
 ) -> tuple[StatusObserved, ...]:
     observed = []
     if own:
-        observed.append(StatusObserved(message_id, Step.SENT, sent_at))
+        observed.append(StatusObserved(message_id=message_id, step=Step.SENT, at=sent_at))
     # On a received message the only recipient is us: "delivered" to us is still a fact.
     observed.extend(
-        StatusObserved(message_id, Step.DELIVERED, recipient.received_at, recipient.address)
+        StatusObserved(
+            message_id=message_id,
+            step=Step.DELIVERED,
+            at=recipient.received_at,
+            participant=recipient.address,
+        )
         for recipient in recipients
         if recipient.received_at is not None
     )
-    read_at = parse_iso(message.get("wasReadAt"))
+    read_at = message.get("wasReadAt").optional_timestamp()
     if read_at is not None:
-        observed.append(StatusObserved(message_id, Step.READ, read_at, own_address))
+        observed.append(
+            StatusObserved(
+                message_id=message_id, step=Step.READ, at=read_at, participant=own_address
+            )
+        )
     return tuple(observed)
 
 
 def _relationship_ids(
-    message: Mapping[str, Any],
+    message: Payload,
     recipients: tuple[_Recipient, ...],
     own: bool,
     sender: str,
     own_address: str,
     others: tuple[str, ...],
-    what: str,
 ) -> dict[str, str]:
     """address -> REL id, from 7.x recipient entries or a 1.x single ``relationshipIds``."""
     found = {r.address: r.relationship_id for r in recipients if r.relationship_id}
@@ -278,7 +271,7 @@ def _relationship_ids(
         ours = [r for r in recipients if r.address == own_address] or list(recipients[:1])
         if ours and ours[0].relationship_id:
             found.setdefault(sender, ours[0].relationship_id)
-    legacy = strings(message.get("relationshipIds"), f"{what} relationshipIds")
+    legacy = message.get("relationshipIds").strings()
     # Several 1.x ids cannot be paired with addresses: the DTO does not say which is whose.
     if len(legacy) == 1 and len(others) == 1:
         found.setdefault(others[0], legacy[0])

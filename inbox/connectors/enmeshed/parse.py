@@ -1,9 +1,10 @@
-"""enmeshed documents -> deliveries (``split``) and deliveries -> normalized events (``parse``).
+"""enmeshed documents -> items (``split``) and items -> normalized events (``parse``).
 
 Three documents arrive: the Connector webhook ``{"trigger", "data"}``, the batch body of the
 removed 1.x webhooks module ``{"messages", "relationships"}``, and the 1.x ``POST /Account/Sync``
-answer ``{"result": {"messages", "relationships"}}``. Batch items become deliveries named
-``sync.message`` / ``sync.relationship`` shaped like webhooks, so ``parse`` sees one shape.
+answer ``{"result": {"messages", "relationships"}}``. A webhook is one item named by its trigger
+whose payload is its ``data``; each DTO of a batch is an item named ``sync.message`` or
+``sync.relationship`` whose payload is the DTO. Either way ``parse`` sees a bare DTO.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..base import ChannelContext, Delivery, Event, PayloadError
-from ..payload import as_mapping, canonical_hash, mappings
+from ..contract import ChannelContext, Item, PayloadError
+from ..events import Event
+from ..payload import Payload, canonical_hash
 from .messages import message_events
-from .relationships import decomposed_events, relationship_events, revision
+from .relationships import PEER_DELETION_CANCELLED, decomposed_events, relationship_events, revision
 
 SYNC_MESSAGE = "sync.message"
 SYNC_RELATIONSHIP = "sync.relationship"
 DECOMPOSED = "transport.relationshipDecomposedBySelf"
+# A batch entry that is not an object: stored anyway, so that it fails visibly on its own.
+INVALID = "invalid"
 
 MESSAGE_TRIGGERS = (
     "transport.messageReceived",
@@ -31,10 +35,16 @@ RELATIONSHIP_TRIGGERS = (
     "transport.relationshipReactivationRequested",
     "transport.relationshipReactivationCompleted",
     "transport.peerToBeDeleted",
-    "transport.peerDeletionCancelled",
+    PEER_DELETION_CANCELLED,
     "transport.peerDeleted",
     SYNC_RELATIONSHIP,
 )
+
+
+def _invalid_entry(trigger: str, data: Any, context: ChannelContext) -> list[Event]:
+    Payload(data, "entry").mapping()
+    raise PayloadError("entry is neither a message nor a relationship")
+
 
 Handler = Callable[[str, Any, ChannelContext], list[Event]]
 
@@ -42,106 +52,130 @@ _HANDLERS: dict[str, Handler] = {
     **dict.fromkeys(MESSAGE_TRIGGERS, message_events),
     **dict.fromkeys(RELATIONSHIP_TRIGGERS, relationship_events),
     DECOMPOSED: decomposed_events,
+    INVALID: _invalid_entry,
 }
 
-_MAX_KEY = 255
 
+def split(*, document: Any) -> list[Item]:
+    """One webhook, batch or Account/Sync document -> its items.
 
-def split(document: Any) -> list[Delivery]:
-    """One webhook, batch or Account/Sync document -> its deliveries.
-
-    Raises PayloadError when the document is none of the three shapes. A known event whose data
-    lacks an id still gets a (content-hash) key, so it is stored and fails visibly in ``parse``.
+    Raises PayloadError when the document is none of the three shapes. An item that is
+    malformed on its own is still returned, so it is stored and fails visibly in ``parse``.
     """
-    if not isinstance(document, Mapping):
-        raise PayloadError("an enmeshed document must be a JSON object")
-    if "trigger" in document:
-        trigger = document["trigger"]
-        if not isinstance(trigger, str) or not trigger:
-            raise PayloadError("webhook 'trigger' must be a non-empty string")
-        return [Delivery(dedup_key(trigger, document.get("data")), trigger, document)]
-    if "messages" in document or "relationships" in document:
-        return _batch(document, "batch body")
-    result = document.get("result")
-    if isinstance(result, Mapping) and ("messages" in result or "relationships" in result):
-        return _batch(result, "Account/Sync result")
-    raise PayloadError("not an enmeshed webhook, batch body or Account/Sync result")
+    body = Payload(document, "document").mapping()
+    if "trigger" in body:
+        trigger = body["trigger"].string()
+        envelope = {key: value for key, value in body.raw.items() if key != "data"}
+        data = body.get("data").raw
+        return [
+            Item(
+                dedup_key=dedup_key(trigger, data),
+                event_name=trigger,
+                payload=data,
+                envelope=envelope,
+            )
+        ]
+    if "messages" in body or "relationships" in body:
+        return _batch(body)
+    result = body.get("result")
+    if isinstance(result.raw, Mapping) and ("messages" in result or "relationships" in result):
+        return _batch(result)
+    raise PayloadError("document is not an enmeshed webhook, batch body or Account/Sync answer")
 
 
-def _batch(body: Mapping[str, Any], what: str) -> list[Delivery]:
+def _batch(body: Payload) -> list[Item]:
     # Relationships first: a message can only travel over a relationship the inbox should know.
-    items = [
-        (SYNC_RELATIONSHIP, item)
-        for item in mappings(body.get("relationships"), f"{what} relationships")
+    entries = [
+        (SYNC_RELATIONSHIP, entry) for entry in body.get("relationships").optional_elements()
     ]
-    items += [(SYNC_MESSAGE, item) for item in mappings(body.get("messages"), f"{what} messages")]
+    entries += [(SYNC_MESSAGE, entry) for entry in body.get("messages").optional_elements()]
     return [
-        Delivery(dedup_key(name, item), name, {"trigger": name, "data": item})
-        for name, item in items
+        _batch_item(name if isinstance(entry.raw, Mapping) else INVALID, entry.raw)
+        for name, entry in entries
     ]
 
 
-def parse(event_name: str, payload: Any, context: ChannelContext) -> list[Event]:
-    """One stored delivery ``{"trigger", "data"}`` -> events; ``[]`` for triggers not used."""
+def _batch_item(name: str, entry: Any) -> Item:
+    return Item(dedup_key=dedup_key(name, entry), event_name=name, payload=entry)
+
+
+def parse(
+    *, event_name: str, payload: Any, envelope: Mapping[str, Any], context: ChannelContext
+) -> list[Event]:
+    """One stored item (a bare DTO) -> events; ``[]`` for triggers the inbox does not use.
+
+    Raises PayloadError for a DTO it cannot read. The envelope is not needed: the trigger is
+    the event name.
+    """
     handler = _HANDLERS.get(event_name)
     if handler is None:
         return []
-    body = as_mapping(payload, f"{event_name} payload")
-    return handler(event_name, body.get("data"), context)
+    return handler(event_name, payload, context)
 
 
 # --- dedup keys ------------------------------------------------------------------------------
 
 
 def dedup_key(trigger: str, data: Any) -> str:
-    """Equal for redeliveries of the same state, different once the state moved on."""
+    """Equal for redeliveries of the same state, different once the state moved on.
+
+    An item its keyer cannot read (or of a trigger without one) is keyed by the trigger and a
+    digest of its data, so it is still stored once and fails visibly in ``parse``.
+    """
     keyer = _KEYERS.get(trigger)
-    key = keyer(data) if keyer and isinstance(data, Mapping) else None
-    if key is None:
-        key = f"{trigger}:{canonical_hash(data)}"
-    # Ids are 20 characters, so only a malformed or unknown event gets here with a long key.
-    return key if len(key) <= _MAX_KEY else f"sha256:{canonical_hash(key)}"
+    if keyer is not None:
+        try:
+            return keyer(trigger, Payload(data, "data"))
+        except PayloadError:
+            pass
+    return f"{trigger}:{canonical_hash(data)}"
 
 
-def _message_key(message: Mapping[str, Any]) -> str | None:
-    message_id = message.get("id")
-    if not isinstance(message_id, str) or not message_id:
-        return None
-    recipients = message.get("recipients")
+def _message_key(trigger: str, message: Payload) -> str:
     received = sorted(
-        [str(entry.get("address") or ""), str(entry.get("receivedAt") or "")]
-        for entry in (recipients if isinstance(recipients, list) else [])
-        if isinstance(entry, Mapping)
+        [entry.get("address").optional_string(), entry.get("receivedAt").optional_string()]
+        for entry in message.get("recipients").optional_elements()
     )
     # The same message is news again once a recipient received it or it was read; the trigger
     # is left out so a webhook and a poll of the same state collapse into one row.
-    attachments = message.get("attachments")
+    state: dict[str, Any] = {
+        "received": received,
+        "read": message.get("wasReadAt").optional_string(),
+    }
     # A poll's full file objects carry metadata a webhook's bare ids lack: that is news too.
-    files = isinstance(attachments, list) and any(isinstance(a, Mapping) for a in attachments)
-    state = {"received": received, "read": message.get("wasReadAt") or ""}
-    if files:
+    if any(
+        isinstance(item.raw, Mapping) for item in message.get("attachments").optional_elements()
+    ):
         state["files"] = True
-    return f"message:{message_id}:{canonical_hash(state)[:16]}"
+    return f"message:{message['id'].string()}:{canonical_hash(state)[:16]}"
 
 
-def _relationship_key(relationship: Mapping[str, Any]) -> str | None:
-    relationship_id = relationship.get("id")
-    if not isinstance(relationship_id, str) or not relationship_id:
-        return None
-    deletion = relationship.get("peerDeletionInfo")
-    deletion_status = deletion.get("deletionStatus") if isinstance(deletion, Mapping) else None
-    state = f"{relationship.get('status') or ''}:{revision(relationship)}:{deletion_status or ''}"
-    return f"relationship:{relationship_id}:{state}"
+def _relationship_key(trigger: str, relationship: Payload) -> str:
+    status = relationship.get("status").optional_string()
+    steps = revision(relationship)
+    deletion = _peer_deletion_key(trigger, relationship)
+    return f"relationship:{relationship['id'].string()}:{status}:{steps}:{deletion}"
 
 
-def _decomposed_key(body: Mapping[str, Any]) -> str | None:
-    relationship_id = body.get("relationshipId")
-    if not isinstance(relationship_id, str) or not relationship_id:
-        return None
-    return f"decomposed:{relationship_id}"
+def _peer_deletion_key(trigger: str, relationship: Payload) -> str:
+    """The peer's deletion state as the key tells it apart.
+
+    A peer's deletion moves neither the status nor the revision, so without this part a
+    cancellation (which carries no ``peerDeletionInfo``) would be a duplicate of the
+    relationship event before the deletion was announced, and be dropped.
+    """
+    info = relationship.get("peerDeletionInfo")
+    if not info.is_missing:
+        deletion_status = info.get("deletionStatus").optional_string()
+        return f"{deletion_status}:{info.get('deletionDate').optional_string()}"
+    return "cancelled" if trigger == PEER_DELETION_CANCELLED else ""
 
 
-_KEYERS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+def _decomposed_key(trigger: str, body: Payload) -> str:
+    return f"decomposed:{body['relationshipId'].string()}"
+
+
+_KEYERS: dict[str, Callable[[str, Payload], str]] = {
     **dict.fromkeys(MESSAGE_TRIGGERS, _message_key),
     **dict.fromkeys(RELATIONSHIP_TRIGGERS, _relationship_key),
     DECOMPOSED: _decomposed_key,

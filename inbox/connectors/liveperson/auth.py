@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..contract import Headers, SignatureError
 from ..signing import b64, hmac_digest, matches_any
 
 SIGNATURE_HEADER = "X-LivePerson-Signature"
@@ -20,45 +21,37 @@ CLIENT_HEADER = "X-LivePerson-Client-Id"
 ALGORITHMS: Mapping[str, str] = {"sha1": "sha1", "sha256": "sha256"}
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """``name`` from a case-insensitive mapping, or from a plain dict in any capitalisation."""
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value if isinstance(value, str) else None
-
-
 def signature(body: bytes, secret: str, algorithm: str) -> str:
     """The header value LivePerson sends for ``body``; ``algorithm`` is a key of ALGORITHMS."""
     return f"{algorithm}={b64(hmac_digest(secret, body, ALGORITHMS[algorithm]))}"
 
 
-def verify(
-    headers: Mapping[str, str],
-    body: bytes,
-    secrets: Sequence[str],
-    settings: Mapping[str, Any],
-) -> bool:
-    """True if the signature matches ``body`` under any of ``secrets``; never raises.
+def verify(*, headers: Headers, body: bytes, secrets: Sequence[str]) -> None:
+    """Return if the signature matches ``body`` under any of ``secrets``; else SignatureError.
 
-    The algorithm is the one the header's prefix names; an unknown prefix fails. Every secret is
-    checked in constant time, whichever matches.
+    The algorithm is the one the header's prefix names. Every usable secret is checked in
+    constant time, whichever matches; an empty secret never authenticates. The error never
+    quotes the header, which holds a digest.
     """
-    presented = _header(headers, SIGNATURE_HEADER)
-    if not presented or not isinstance(body, bytes):
-        return False
-    prefix, _, digest = presented.strip().partition("=")
+    presented = headers.get(SIGNATURE_HEADER, "").strip()
+    if not presented:
+        raise SignatureError(f"the {SIGNATURE_HEADER} header is missing")
+    prefix, _, digest = presented.partition("=")
     algorithm = prefix.lower()
-    # An empty secret would let anyone sign with an empty key, so it never authenticates.
+    if algorithm not in ALGORITHMS:
+        raise SignatureError(f"the signature names no known algorithm ({', '.join(ALGORITHMS)})")
+    if not digest:
+        raise SignatureError("the signature has no digest")
+    # Anyone could sign with an empty key, so an empty secret is no secret.
     usable = [secret for secret in secrets if isinstance(secret, str) and secret]
-    if algorithm not in ALGORITHMS or not digest or not usable:
-        return False
+    if not usable:
+        raise SignatureError("the channel has no usable webhook secret")
     expected = [signature(body, secret, algorithm) for secret in usable]
-    return matches_any(f"{algorithm}={digest}", expected)
+    if not matches_any(f"{algorithm}={digest}", expected):
+        raise SignatureError("the signature does not match the body under any channel secret")
 
 
-def sign(body: bytes, secret: str, settings: Mapping[str, Any]) -> dict[str, str]:
+def sign(*, body: bytes, secret: str, settings: Mapping[str, Any]) -> dict[str, str]:
     """The headers LivePerson would send with ``body``.
 
     ``settings["signature_algorithm"]`` picks ``"sha1"`` (default) or ``"sha256"``; the account

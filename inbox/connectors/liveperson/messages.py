@@ -11,42 +11,35 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import (
+from ...choices import Audience, ContentKind, Direction, Step
+from ..contract import PayloadError
+from ..events import (
     AttachmentInfo,
-    Audience,
-    ContentKind,
-    ConversationKind,
+    Choice,
     ConversationRef,
-    Direction,
     Event,
     MessageUpserted,
     Party,
-    PayloadError,
     StatusChanged,
     StatusObserved,
-    Step,
     Typing,
-    liveperson_message_id,
 )
-from ..payload import as_mapping, nonempty_str, required_str
-from ..timestamps import from_epoch_ms
-from .fields import first_text, optional_mapping, require_sequence, text
+from ..payload import Payload
+from .ids import conversation_id, dialog_id, event_type, liveperson_message_id, sequence
 
 CONTENT = "ContentEvent"
 RICH_CONTENT = "RichContentEvent"
 ACCEPT_STATUS = "AcceptStatusEvent"
 CHAT_STATE = "ChatStateEvent"
 
-# LivePerson's documentation spells the receipt event "AccpetStatusEvent" in places.
-EVENT_ALIASES: Mapping[str, str] = {"AccpetStatusEvent": ACCEPT_STATUS}
-
 CONSUMER = "CONSUMER"
 PRIVATE_AUDIENCE = "AGENTS_AND_MANAGERS"
 COMPOSING = "COMPOSING"
+PUBLISH_TEXT = "publishText"
 
 # Receipt status -> delivery step. ACCESS (the agent opened a file) implies the message was
-# read; NACK, ACTION and unknown words pass through as per-recipient flags.
-RECEIPT_STEPS: Mapping[str, str] = {
+# read; NACK, ACTION and unknown words are recorded as per-recipient flags.
+RECEIPT_STEPS: Mapping[str, Step] = {
     "ACCEPT": Step.DELIVERED,
     "READ": Step.READ,
     "ACCESS": Step.READ,
@@ -65,32 +58,30 @@ FILE_TYPES: Mapping[str, str] = {
 }
 
 # Structured-content keys whose strings a person sees; "click" holds what a tap does instead.
-RICH_TEXT_KEYS = ("text", "title")
+RICH_TEXT_KEYS = frozenset({"text", "title"})
 RICH_SKIPPED_KEYS = frozenset({"click", "metadata"})
 
 
-def canonical_event_type(event: object) -> str:
-    """``event.type`` with the documented misspelling corrected; ``""`` when absent."""
-    event_type = text(optional_mapping(event).get("type"))
-    return EVENT_ALIASES.get(event_type, event_type)
+def _originator_address(change: Payload) -> str:
+    """Who caused the change, or ``""`` when it does not say."""
+    metadata = change.get("originatorMetadata").optional_mapping()
+    return change.get("originatorId").optional_string() or metadata.get("id").optional_string()
 
 
-def _conversation_id(change: Mapping[str, Any]) -> str:
-    # Some payloads omit conversationId; the MAIN dialog's id equals the conversation's.
-    value = first_text(change.get("conversationId"), change.get("dialogId"))
-    return nonempty_str(value, "LivePerson change conversationId/dialogId")
+def _originator(change: Payload) -> Party:
+    address = _originator_address(change)
+    if not address:
+        raise PayloadError(f"{change.get('originatorId').path} is missing")
+    role = change.get("originatorMetadata").get("role").optional_string()
+    return Party(address, role=role)
 
 
-def _dialog_id(change: Mapping[str, Any]) -> str:
-    value = first_text(change.get("dialogId"), change.get("conversationId"))
-    return nonempty_str(value, "LivePerson change dialogId")
-
-
-def _originator(change: Mapping[str, Any]) -> Party:
-    metadata = optional_mapping(change.get("originatorMetadata"))
-    address = first_text(change.get("originatorId"), metadata.get("id"))
-    return Party(
-        nonempty_str(address, "LivePerson change originatorId"), role=text(metadata.get("role"))
+def _conversation(change: Payload, sender: Party) -> ConversationRef:
+    # A change naming only its dialog may belong to a conversation with another id (a
+    # post-survey dialog): the services move the message once a snapshot lists the dialog.
+    explicit = change.get("conversationId").optional_string()
+    return ConversationRef(
+        explicit or dialog_id(change), participants=(sender,), provisional=not explicit
     )
 
 
@@ -106,37 +97,34 @@ class Body:
     attachments: tuple[AttachmentInfo, ...] = ()
 
 
-def _plain_text(message: object) -> Body:
-    if not isinstance(message, str):
-        raise PayloadError(f"LivePerson text/plain message is not a string: {message!r}")
-    return Body(ContentKind.TEXT, message)
+def _plain_text(message: Payload) -> Body:
+    return Body(ContentKind.TEXT, message.string(allow_empty=True))
 
 
-def _hosted_file(message: object) -> Body:
-    file = as_mapping(message, "LivePerson hosted/file message")
-    path = required_str(file, "relativePath", "LivePerson hosted/file message")
-    caption = text(file.get("caption"))
+def _hosted_file(message: Payload) -> Body:
+    file = message.mapping()
+    path = file["relativePath"].string()
+    caption = file.get("caption").optional_string()
     attachment = AttachmentInfo(
         external_id=path,
         filename=posixpath.basename(path),
-        mime_type=FILE_TYPES.get(text(file.get("fileType")).upper(), ""),
+        mime_type=FILE_TYPES.get(file.get("fileType").optional_string().upper(), ""),
         caption=caption,
-        preview=text(file.get("preview")),
+        preview=file.get("preview").optional_string(),
         url=path,
     )
     return Body(ContentKind.FILE, caption, (attachment,))
 
 
-def _form(default_title: str) -> Callable[[object], Body]:
-    def form(message: object) -> Body:
-        title = text(optional_mapping(message).get("title"))
-        return Body(ContentKind.FORM, title or default_title)
+def _form(default_title: str) -> Callable[[Payload], Body]:
+    def form(message: Payload) -> Body:
+        return Body(ContentKind.FORM, message.get("title").optional_string() or default_title)
 
     return form
 
 
-# contentType -> body reader; any other content type is kept raw as unsupported.
-CONTENT_TYPES: Mapping[str, Callable[[object], Body]] = {
+# contentType -> body reader of ``event.message``; other content types are kept as unsupported.
+CONTENT_TYPES: Mapping[str, Callable[[Payload], Body]] = {
     "text/plain": _plain_text,
     "hosted/file": _hosted_file,
     "forms/secure-invitation": _form("Secure form invitation"),
@@ -144,117 +132,140 @@ CONTENT_TYPES: Mapping[str, Callable[[object], Body]] = {
 }
 
 
-def _content_body(event: Mapping[str, Any]) -> Body:
-    reader = CONTENT_TYPES.get(text(event.get("contentType")))
-    return reader(event.get("message")) if reader else Body(ContentKind.UNSUPPORTED)
+def _content_body(event: Payload) -> Body:
+    reader = CONTENT_TYPES.get(event.get("contentType").optional_string())
+    return reader(event["message"]) if reader else Body(ContentKind.UNSUPPORTED)
 
 
-def _rich_strings(node: object) -> Iterator[str]:
+def _rich_strings(node: Payload) -> Iterator[str]:
     """The visible strings of a structured-content tree, in document order."""
-    if isinstance(node, list):
-        for item in node:
+    if isinstance(node.raw, list):
+        for item in node.elements():
             yield from _rich_strings(item)
-    elif isinstance(node, Mapping):
-        for key, value in node.items():
-            if key in RICH_TEXT_KEYS and isinstance(value, str):
-                if value:
-                    yield value
+    elif isinstance(node.raw, Mapping):
+        for key in node.keys():  # noqa: SIM118 (a Payload iterates by index, not by key)
+            child = node.get(key)
+            if key in RICH_TEXT_KEYS and isinstance(child.raw, str):
+                if child.raw:
+                    yield child.raw
             elif key not in RICH_SKIPPED_KEYS:
-                yield from _rich_strings(value)
+                yield from _rich_strings(child)
 
 
-def _rich_body(event: Mapping[str, Any]) -> Body:
+def _rich_body(event: Payload) -> Body:
     return Body(ContentKind.RICH, "\n".join(_rich_strings(event.get("content"))))
+
+
+def _choice(reply: Payload) -> Choice:
+    """A quick reply button: its title, and the text a tap publishes (the title if none)."""
+    title = reply.mapping()["title"].string()
+    for action in reply.get("click").get("actions").optional_elements():
+        if action.mapping().get("type").optional_string() == PUBLISH_TEXT:
+            return Choice(title, text=action["text"].string())
+    return Choice(title, text=title)
+
+
+def _choices(event: Payload) -> tuple[Choice, ...]:
+    replies = event.get("quickReplies").get("replies").optional_elements()
+    return tuple(_choice(reply) for reply in replies)
+
+
+def _content(change: Payload, event: Payload) -> Any:
+    """The event as sent, with the change's ``metadata`` beside it (the event's own keys win)."""
+    metadata = change.get("metadata")
+    if metadata.is_missing:
+        return dict(event.raw)
+    return {"metadata": metadata.raw, **event.raw}
 
 
 # --- handlers --------------------------------------------------------------------------------
 
 
-def _message(change: Mapping[str, Any], event: Mapping[str, Any], body: Body) -> MessageUpserted:
+def _message(change: Payload, event: Payload, body: Body) -> list[Event]:
     sender = _originator(change)
-    sequence = require_sequence(change.get("sequence"), "message sequence")
-    message_id = liveperson_message_id(_dialog_id(change), sequence)
-    sent_at = from_epoch_ms(change.get("serverTimestamp"))
-    private = change.get("messageAudience") == PRIVATE_AUDIENCE
-    return MessageUpserted(
-        conversation=ConversationRef(
-            _conversation_id(change), ConversationKind.DIRECT, participants=(sender,)
-        ),
-        message_id=message_id,
-        # The inbox speaks for the consumer, so consumer messages (our own echoes included) are
-        # outbound and everything agents, bots and managers write is inbound.
-        direction=Direction.OUT if sender.role == CONSUMER else Direction.IN,
-        sender=sender,
-        sent_at=sent_at,
-        text=body.text,
-        content=dict(event),
-        content_kind=body.kind,
-        audience=Audience.INTERNAL if private else Audience.ALL,
-        sequence=sequence,
-        attachments=body.attachments,
-        statuses=(StatusObserved(message_id, Step.SENT, sent_at),),
-    )
+    number = sequence(change["sequence"])
+    message_id = liveperson_message_id(dialog_id(change), number)
+    sent_at = change.get("serverTimestamp").optional_epoch_ms()
+    private = change.get("messageAudience").optional_string() == PRIVATE_AUDIENCE
+    return [
+        MessageUpserted(
+            conversation=_conversation(change, sender),
+            message_id=message_id,
+            # The inbox speaks for the consumer, so consumer messages (our own echoes included)
+            # are outbound and everything agents, bots and managers write is inbound.
+            direction=Direction.OUT if sender.role == CONSUMER else Direction.IN,
+            sender=sender,
+            sent_at=sent_at,
+            text=body.text,
+            content=_content(change, event),
+            content_kind=body.kind,
+            audience=Audience.INTERNAL if private else Audience.ALL,
+            sequence=number,
+            attachments=body.attachments,
+            choices=_choices(event),
+            statuses=(StatusObserved(message_id, step=Step.SENT, at=sent_at),),
+        )
+    ]
 
 
-def _content(change: Mapping[str, Any], event: Mapping[str, Any]) -> list[Event]:
-    return [_message(change, event, _content_body(event))]
+def _content_event(change: Payload, event: Payload) -> list[Event]:
+    return _message(change, event, _content_body(event))
 
 
-def _rich_content(change: Mapping[str, Any], event: Mapping[str, Any]) -> list[Event]:
-    return [_message(change, event, _rich_body(event))]
+def _rich_content_event(change: Payload, event: Payload) -> list[Event]:
+    return _message(change, event, _rich_body(event))
 
 
-def _accept_status(change: Mapping[str, Any], event: Mapping[str, Any]) -> list[Event]:
-    status = required_str(event, "status", "LivePerson AcceptStatusEvent")
-    listed = event.get("sequenceList")
-    if not isinstance(listed, list):
-        raise PayloadError(f"LivePerson AcceptStatusEvent sequenceList is not a list: {listed!r}")
-    sequences = dict.fromkeys(require_sequence(item, "sequenceList item") for item in listed)
-    conversation_id = _conversation_id(change)
-    dialog_id = _dialog_id(change)
-    participant = first_text(
-        change.get("originatorId"), optional_mapping(change.get("originatorMetadata")).get("id")
-    )
-    at = from_epoch_ms(change.get("serverTimestamp"))
-    step = RECEIPT_STEPS.get(status, status)
+def _accept_status_event(change: Payload, event: Payload) -> list[Event]:
+    status = event["status"].string()
+    sequences = dict.fromkeys(sequence(item) for item in event["sequenceList"].elements())
+    dialog = dialog_id(change)
+    target = conversation_id(change)
+    participant = _originator_address(change)
+    at = change.get("serverTimestamp").optional_epoch_ms()
+    step = RECEIPT_STEPS.get(status)
     return [
         StatusChanged(
-            conversation_id,
-            StatusObserved(liveperson_message_id(dialog_id, sequence), step, at, participant),
+            target,
+            StatusObserved(
+                liveperson_message_id(dialog, number),
+                step=step,
+                flag=status if step is None else "",
+                at=at,
+                participant=participant,
+            ),
         )
-        for sequence in sequences
+        for number in sequences
     ]
 
 
-def _chat_state(change: Mapping[str, Any], event: Mapping[str, Any]) -> list[Event]:
-    state = required_str(event, "chatState", "LivePerson ChatStateEvent")
+def _chat_state_event(change: Payload, event: Payload) -> list[Event]:
+    state = event["chatState"].string()
     return [
         Typing(
-            conversation_id=_conversation_id(change),
+            conversation_id=conversation_id(change),
             address=_originator(change).address,
             typing=state == COMPOSING,
-            at=from_epoch_ms(change.get("serverTimestamp")),
+            at=change.get("serverTimestamp").optional_epoch_ms(),
         )
     ]
 
 
-Handler = Callable[[Mapping[str, Any], Mapping[str, Any]], list[Event]]
+Handler = Callable[[Payload, Payload], list[Event]]
 
-# event.type (after EVENT_ALIASES) -> handler; other event types yield nothing.
+# event.type (misspelling corrected) -> handler; other event types yield nothing.
 HANDLERS: Mapping[str, Handler] = {
-    CONTENT: _content,
-    RICH_CONTENT: _rich_content,
-    ACCEPT_STATUS: _accept_status,
-    CHAT_STATE: _chat_state,
+    CONTENT: _content_event,
+    RICH_CONTENT: _rich_content_event,
+    ACCEPT_STATUS: _accept_status_event,
+    CHAT_STATE: _chat_state_event,
 }
 
 
-def parse_change(change: Mapping[str, Any]) -> list[Event]:
+def parse_change(change: Payload) -> list[Event]:
     """The events of one messaging change; ``[]`` for an event type the inbox does not use.
 
-    Raises PayloadError when the change has no event type or lacks what its type needs.
+    Raises PayloadError, naming the path, when the change lacks what its type needs.
     """
-    event = as_mapping(change.get("event"), "LivePerson change event")
-    event_type = nonempty_str(canonical_event_type(event), "LivePerson event type")
-    handler = HANDLERS.get(event_type)
-    return handler(change, event) if handler else []
+    handler = HANDLERS.get(event_type(change))
+    return handler(change, change["event"]) if handler else []

@@ -1,4 +1,4 @@
-"""SCALAR event batches -> deliveries -> normalized events.
+"""SCALAR event batches -> items -> normalized events.
 
 A batch holds up to 500 items from any event group. Every ``message.*`` item carries the full
 message snapshot, so each one upserts the message (a lost ``sent`` is repaired by a later
@@ -8,31 +8,24 @@ message snapshot, so each one upserts the message (a lost ``sent`` is repaired b
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..base import (
-    ChannelContext,
-    ContentKind,
-    ConversationKind,
-    ConversationRef,
-    Delivery,
-    Direction,
-    Event,
-    MessageUpserted,
-    Party,
-    PayloadError,
-    StatusObserved,
-    Step,
-)
-from ..payload import as_mapping, canonical_hash, mappings, optional_str, required_str
-from ..timestamps import parse_iso
+from inbox.choices import ContentKind, ConversationKind, Direction, Step
+
+from ..contract import ChannelContext, Item, PayloadError
+from ..events import ConversationRef, Event, MessageUpserted, Party, StatusObserved
+from ..payload import Payload, canonical_hash
 
 INVALID_EVENT = "invalid"
-MAX_KEY_LENGTH = 255
+ENVELOPE_FIELDS = ("eventBatchId", "eventSubscriptionId", "eventBatchTime")
 
 _LONG_PREFIX = "messaging."
-_ENVELOPE_FIELDS = ("eventBatchId", "eventSubscriptionId", "eventBatchTime")
+_MESSAGE_GROUP = "message"
+# The names errors give the values they read: a batch, and one of its eventsData entries.
+_BATCH = "batch"
+_EVENT = "event"
 
 _CONVERSATION_KINDS = {"chat": ConversationKind.DIRECT, "groupchat": ConversationKind.GROUP}
 # The snapshot carries no file id, so image/file messages have no attachments to fetch.
@@ -44,8 +37,10 @@ _STEPS = {
     "Seen": Step.READ,
     "Recalled": Step.RECALLED,
 }
+# Snapshot fields that differ from one event of the same message to the next.
+_PER_EVENT = frozenset({"statusHistory", "registeredOn"})
 
-Handler = Callable[[Mapping[str, Any], ChannelContext], list[Event]]
+Handler = Callable[[Payload, ChannelContext], list[Event]]
 
 
 def event_type(name: str) -> str:
@@ -56,161 +51,148 @@ def event_type(name: str) -> str:
 # --- split -----------------------------------------------------------------------------------
 
 
-# Snapshot fields that differ from one event of the same message to the next.
-_PER_EVENT = frozenset({"statusHistory", "registeredOn"})
+def split(*, document: Any) -> list[Item]:
+    """One Item per ``eventsData`` entry: the entry as sent, with the batch fields as envelope.
 
-
-def split(document: Any) -> list[Delivery]:
-    """One delivery per ``eventsData`` item, each with the batch envelope beside it.
-
-    Items that are not objects or have no ``eventType`` are still returned (as ``invalid``) so
-    the pipeline stores them as failed instead of losing the batch. Raises PayloadError if the
-    document is not a batch.
+    An entry that is not an object or has no ``eventType`` is still returned, named
+    ``invalid``, so it is stored and fails at parse time instead of losing the batch. Raises
+    PayloadError if the document is not a batch.
     """
-    if not isinstance(document, dict):
-        raise PayloadError("SCALAR batch is not a JSON object")
-    items = document.get("eventsData")
-    if not isinstance(items, list):
-        raise PayloadError("SCALAR batch has no eventsData list")
-    envelope = {name: document.get(name) for name in _ENVELOPE_FIELDS}
-    return [_delivery(envelope, item) for item in items]
+    batch = Payload(document, _BATCH).mapping()
+    entries = batch["eventsData"].elements()
+    envelope = {name: batch.get(name).raw for name in ENVELOPE_FIELDS if name in batch}
+    return [_item(entry.raw, envelope) for entry in entries]
 
 
-def _delivery(envelope: Mapping[str, Any], item: Any) -> Delivery:
-    name = _event_name(item)
-    return Delivery(
-        dedup_key=_dedup_key(name, item),
+def _item(entry: Any, envelope: Mapping[str, Any]) -> Item:
+    event = Payload(entry, _EVENT)
+    name = _event_name(event)
+    return Item(
+        dedup_key=_natural_key(name, event) or "item:" + canonical_hash(entry),
         event_name=name,
-        payload={**envelope, "event": item},
+        payload=entry,
+        envelope=dict(envelope),
     )
 
 
-def _event_name(item: Any) -> str:
-    if isinstance(item, dict) and isinstance(item.get("eventType"), str) and item["eventType"]:
-        return str(item["eventType"])
-    return INVALID_EVENT
+def _event_name(event: Payload) -> str:
+    try:
+        return event["eventType"].string()
+    except PayloadError:
+        return INVALID_EVENT
 
 
-def _dedup_key(name: str, item: Any) -> str:
-    key = _message_event_key(name, item)
-    if key is None or len(key) > MAX_KEY_LENGTH:
-        return "item:" + canonical_hash(item)
-    return key
-
-
-def _message_event_key(name: str, item: Any) -> str | None:
+def _natural_key(name: str, event: Payload) -> str | None:
     """``<eventType>:<messageId>:<lastUpdatedAt>:<currentStatus>``: SCALAR has no event id.
 
-    The type is taken without the ``messaging.`` prefix so both spellings of one event share a key.
+    The type is taken without the ``messaging.`` prefix so both spellings of one event share a
+    key. ``None`` when the entry is not a message event or lacks one of the fields.
     """
-    if not _is_message_event(name) or not isinstance(item, dict):
+    if _group(name) != _MESSAGE_GROUP:
         return None
-    data = item.get("eventData")
-    if not isinstance(data, dict) or not isinstance(data.get("statusHistory"), dict):
+    try:
+        data = event["eventData"]
+        history = data["statusHistory"]
+        fields = (
+            data["messageId"].string(),
+            history["lastUpdatedAt"].string(),
+            history["currentStatus"].string(),
+        )
+    except PayloadError:
         return None
-    history = data["statusHistory"]
-    fields = (data.get("messageId"), history.get("lastUpdatedAt"), history.get("currentStatus"))
-    present = [value for value in fields if isinstance(value, str) and value]
-    if len(present) != len(fields):
-        return None
-    return ":".join([event_type(name), *present])
+    return ":".join((event_type(name), *fields))
+
+
+def _group(name: str) -> str:
+    """The group of an event name (``message`` for ``messaging.message.sent``); "" if none."""
+    group, _, action = event_type(name).partition(".")
+    return group if action else ""
 
 
 # --- parse -----------------------------------------------------------------------------------
 
 
-def parse(event_name: str, payload: Any, context: ChannelContext) -> list[Event]:
-    """Normalized events for one stored delivery.
+def parse(
+    *, event_name: str, payload: Any, envelope: Mapping[str, Any], context: ChannelContext
+) -> list[Event]:
+    """Normalized events for one stored ``eventsData`` entry.
 
     Every ``message.*`` event (``sent``, ``delivered``, ``seen``, ``driverSeen``, ``treated``,
     ``recalled`` and any future one) yields one MessageUpserted built from the snapshot; other
-    event groups yield ``[]``. Raises PayloadError for an invalid item or an incomplete message.
+    event groups yield ``[]``. Raises PayloadError, naming the path, for an entry without an
+    ``eventType`` (an ``invalid`` item) or an incomplete message.
     """
-    item = _item(payload)
-    group, _, action = event_type(event_name).partition(".")
-    handler = _HANDLERS.get(group) if action else None
-    return handler(item, context) if handler else []
+    event = Payload(payload, _EVENT).mapping()
+    # An entry split named ``invalid`` must fail here, visibly, rather than be ignored.
+    event["eventType"].string()
+    handler = _HANDLERS.get(_group(event_name))
+    return handler(event, context) if handler else []
 
 
-def _is_message_event(name: str) -> bool:
-    group, _, action = event_type(name).partition(".")
-    return group == "message" and bool(action)
+@dataclass(frozen=True)
+class _HistoryEntry:
+    status: str
+    at: datetime | None
+    participant: Party | None
 
 
-def _item(payload: Any) -> Mapping[str, Any]:
-    if not isinstance(payload, dict):
-        raise PayloadError("SCALAR delivery payload is not a JSON object")
-    item = payload.get("event")
-    if not isinstance(item, dict):
-        raise PayloadError("SCALAR event item is not a JSON object")
-    if not isinstance(item.get("eventType"), str) or not item["eventType"]:
-        raise PayloadError("SCALAR event item has no eventType")
-    return item
-
-
-def _message_upserted(item: Mapping[str, Any], context: ChannelContext) -> list[Event]:
-    data = as_mapping(item.get("eventData"), "SCALAR eventData")
-    message_id = required_str(data, "messageId", "SCALAR eventData")
-    conversation_id = required_str(data, "conversationId", "SCALAR eventData")
-    history = as_mapping(data.get("statusHistory"), "SCALAR eventData.statusHistory")
-    events = _history_events(history)
-    sender = _sender(data)
-    kind = _conversation_kind(data)
-    recipients = _recipients(kind, data, events, sender)
+def _message_upserted(event: Payload, context: ChannelContext) -> list[Event]:
+    data = event["eventData"].mapping()
+    message_id = data["messageId"].string()
+    conversation_id = data["conversationId"].string()
+    history = data["statusHistory"].mapping()
+    entries = [_history_entry(entry) for entry in history.get("events").optional_elements()]
+    sender = _sender(data["sender"])
+    kind = _conversation_kind(data["conversationType"])
+    recipients = _recipients(kind, data, entries, sender)
     participants = (sender, *recipients) if kind is ConversationKind.DIRECT else (sender,)
-    content_kind = _CONTENT_KINDS.get(optional_str(data, "contentType", "SCALAR eventData"))
     message = MessageUpserted(
         conversation=ConversationRef(conversation_id, kind, participants=participants),
         message_id=message_id,
         direction=_direction(sender, context.settings),
         sender=sender,
-        sent_at=_sent_at(data, events),
+        sent_at=_sent_at(data, entries),
         # For image and file messages the content is the optional caption.
-        text=optional_str(data, "content", "SCALAR eventData"),
+        text=data.get("content").optional_string(),
         # The snapshot minus what changes with every event (kept as status observations), so
         # the stored content is the same whatever arrives last.
-        content={k: v for k, v in data.items() if k not in _PER_EVENT},
-        content_kind=content_kind or ContentKind.UNSUPPORTED,
-        reply_to=optional_str(data, "replyToMessageId", "SCALAR eventData"),
+        content={key: value for key, value in data.raw.items() if key not in _PER_EVENT},
+        content_kind=_CONTENT_KINDS.get(
+            data.get("contentType").optional_string(), ContentKind.UNSUPPORTED
+        ),
+        reply_to=data.get("replyToMessageId").optional_string(),
         recipients=recipients,
-        statuses=_statuses(message_id, history, events),
+        statuses=_statuses(message_id, history, entries),
     )
     return [message]
 
 
 _HANDLERS: dict[str, Handler] = {
-    "message": _message_upserted,
+    _MESSAGE_GROUP: _message_upserted,
 }
 
 
-def _sender(data: Mapping[str, Any]) -> Party:
-    sender = as_mapping(data.get("sender"), "SCALAR eventData.sender")
-    return Party(
-        required_str(sender, "senderId", "SCALAR eventData.sender"),
-        role=optional_str(sender, "roleType", "SCALAR eventData.sender"),
-    )
+def _sender(sender: Payload) -> Party:
+    return Party(sender["senderId"].string(), role=sender.get("roleType").optional_string())
 
 
-def _conversation_kind(data: Mapping[str, Any]) -> ConversationKind:
-    name = optional_str(data, "conversationType", "SCALAR eventData")
+def _conversation_kind(field: Payload) -> ConversationKind:
+    name = field.string()
     kind = _CONVERSATION_KINDS.get(name)
     if kind is None:
-        raise PayloadError(f"SCALAR conversationType {name!r} is neither chat nor groupchat")
+        raise PayloadError(f"{field.path} is neither chat nor groupchat: {name[:40]!r}")
     return kind
 
 
 def _recipients(
-    kind: ConversationKind,
-    data: Mapping[str, Any],
-    events: list[Mapping[str, Any]],
-    sender: Party,
+    kind: ConversationKind, data: Payload, entries: list[_HistoryEntry], sender: Party
 ) -> tuple[Party, ...]:
     if kind is ConversationKind.DIRECT:
-        return (Party(required_str(data, "recipientId", "SCALAR chat eventData")),)
+        return (Party(data["recipientId"].string()),)
     # A groupchat's recipientId is the group itself; its members show up in the status history.
     members: dict[str, Party] = {}
-    for entry in events:
-        party = _participant(entry)
+    for entry in entries:
+        party = entry.participant
         if party is not None and party.address != sender.address:
             members.setdefault(party.address, party)
     return tuple(members.values())
@@ -224,51 +206,59 @@ def _direction(sender: Party, settings: Mapping[str, Any]) -> Direction:
     return Direction.OUT if sender.role == "User" else Direction.IN
 
 
-def _sent_at(data: Mapping[str, Any], events: list[Mapping[str, Any]]) -> datetime | None:
-    registered_on = parse_iso(data.get("registeredOn"))
+def _sent_at(data: Payload, entries: list[_HistoryEntry]) -> datetime | None:
+    registered_on = data.get("registeredOn").optional_timestamp()
     # registeredOn is when *this event* was registered (a `delivered` snapshot carries the
     # delivery time), so the Pending step is the send time every snapshot agrees on.
-    for entry in events:
-        if entry.get("status") == "Pending" and entry.get("timestamp"):
-            return parse_iso(entry["timestamp"])
+    for entry in entries:
+        if entry.status == "Pending" and entry.at is not None:
+            return entry.at
     return registered_on
 
 
 def _statuses(
-    message_id: str, history: Mapping[str, Any], events: list[Mapping[str, Any]]
+    message_id: str, history: Payload, entries: list[_HistoryEntry]
 ) -> tuple[StatusObserved, ...]:
-    observed = [_observation(message_id, entry) for entry in events]
-    current = optional_str(history, "currentStatus", "SCALAR eventData.statusHistory")
+    observed = [
+        _observation(
+            message_id,
+            entry.status,
+            entry.at,
+            entry.participant.address if entry.participant else "",
+        )
+        for entry in entries
+    ]
+    current = history.get("currentStatus").optional_string()
     # Only a delivery step can stand for the whole message; a current DriverSeen/Treated is a
     # per-participant flag already named, with its participant, in the history.
     if current in _STEPS:
-        at = parse_iso(history.get("lastUpdatedAt"))
-        observed.append(StatusObserved(message_id, _STEPS[current], at))
+        at = history.get("lastUpdatedAt").optional_timestamp()
+        observed.append(_observation(message_id, current, at, ""))
     # The current status usually repeats the last history entry; keep each observation once.
     return tuple(dict.fromkeys(observed))
 
 
-def _observation(message_id: str, entry: Mapping[str, Any]) -> StatusObserved:
-    status = required_str(entry, "status", "SCALAR statusHistory event")
-    party = _participant(entry)
-    return StatusObserved(
-        message_id,
-        _STEPS.get(status, status),
-        parse_iso(entry.get("timestamp")),
-        participant=party.address if party else "",
+def _observation(
+    message_id: str, status: str, at: datetime | None, participant: str
+) -> StatusObserved:
+    step = _STEPS.get(status)
+    if step is None:
+        return StatusObserved(message_id, flag=status, at=at, participant=participant)
+    return StatusObserved(message_id, step=step, at=at, participant=participant)
+
+
+def _history_entry(value: Payload) -> _HistoryEntry:
+    entry = value.mapping()
+    participant = entry.get("participant")
+    return _HistoryEntry(
+        status=entry["status"].string(),
+        at=entry.get("timestamp").optional_timestamp(),
+        participant=None if participant.is_missing else _participant(participant.mapping()),
     )
 
 
-def _history_events(history: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return mappings(history.get("events"), "SCALAR eventData.statusHistory.events")
-
-
-def _participant(entry: Mapping[str, Any]) -> Party | None:
-    participant = entry.get("participant")
-    if participant is None:
-        return None
-    participant = as_mapping(participant, "SCALAR statusHistory event participant")
+def _participant(participant: Payload) -> Party:
     return Party(
-        required_str(participant, "participantId", "SCALAR statusHistory event participant"),
-        role=optional_str(participant, "roleType", "SCALAR statusHistory event participant"),
+        participant["participantId"].string(),
+        role=participant.get("roleType").optional_string(),
     )

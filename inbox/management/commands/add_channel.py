@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inbox import services
-from inbox.connectors.base import Platform
+from inbox.choices import Platform
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import RequestFactory
 
-from inbox import pipeline, services
-from inbox.connectors.base import get_connector
+from inbox import inbound, services
+from inbox.connectors.contract import get_connector
 from inbox.models import Channel
 from inbox.webhooks import receive_webhook
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{channel.name}: replayed {len(answers)} webhooks ({answers.count(202)} accepted)"
             )
-        counts = pipeline.process_due_events()
+        counts = inbound.process_due_events()
         self.stdout.write(
             f"processed {counts['processed']}, ignored {counts['ignored']}, "
             f"failed {counts['failed']}"
@@ -63,7 +63,7 @@ class Command(BaseCommand):
 
     def _replay(self, factory: RequestFactory, channel: Channel, body: bytes) -> int:
         connector = get_connector(channel.platform)
-        headers = connector.sign(body, DEMO_SECRET, channel.settings)
+        headers = connector.sign(body=body, secret=DEMO_SECRET, settings=channel.settings)
         request = factory.post(
             channel.webhook_path(), data=body, content_type="application/json", headers=headers
         )

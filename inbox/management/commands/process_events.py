@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from inbox import pipeline
+from inbox import inbound
 
 
 class Command(BaseCommand):
@@ -14,6 +14,6 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="Stop after this many.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        counts = pipeline.process_due_events(limit=options["limit"])
+        counts = inbound.process_due_events(limit=options["limit"])
         summary = ", ".join(f"{counts[s]} {s}" for s in ("processed", "ignored", "failed"))
         self.stdout.write(f"{counts.total()} events: {summary}")

@@ -1,103 +1,29 @@
-"""The contract between platform adapters and the pipeline.
+"""The normalized events every connector's ``parse`` produces and the services apply.
 
-A connector turns one platform's wire format into the plain, frozen event dataclasses below and
-never touches the ORM. The pipeline stores what ``split`` returns as InboundEvent rows and later
-feeds each row's payload to ``parse``; services apply the resulting events.
-
-Conventions every parser follows:
-- ids are the platform's own, as strings; a LivePerson message id is ``"<dialogId>:<sequence>"``
-  (see :func:`liveperson_message_id`) because LivePerson has no message id of its own;
-- timestamps are timezone-aware UTC datetimes or ``None`` when the platform gave none;
-- ``parse`` returns ``[]`` for an authentic event the inbox does not use (the pipeline marks it
-  ignored) and raises :class:`PayloadError` for a payload that cannot be understood.
+Conventions:
+- ids are the platform's own, as strings;
+- timestamps are timezone-aware UTC datetimes, or ``None`` when the platform gave none;
+- ``None`` in an optional field means "the event says nothing about it" (what is stored stays),
+  unlike an empty value, which says "there is none".
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping, Sequence
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from functools import cache
 from typing import Any
 
-
-class Platform(StrEnum):
-    ENMESHED = "enmeshed"
-    LIVEPERSON = "liveperson"
-    COMAPI = "comapi"
-    SCALAR = "scalar"
-
-
-class Direction(StrEnum):
-    IN = "in"
-    OUT = "out"
-
-
-class ContentKind(StrEnum):
-    TEXT = "text"
-    FILE = "file"
-    RICH = "rich"
-    FORM = "form"
-    SYSTEM = "system"
-    UNSUPPORTED = "unsupported"
-
-
-class Audience(StrEnum):
-    ALL = "all"
-    INTERNAL = "internal"
-
-
-class ConversationKind(StrEnum):
-    DIRECT = "direct"
-    GROUP = "group"
-
-
-class ConversationStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-    DELETED = "deleted"
-
-
-class Step(StrEnum):
-    """Delivery steps a platform can report; they only ever move forward."""
-
-    SENT = "sent"
-    DELIVERED = "delivered"
-    READ = "read"
-    RECALLED = "recalled"  # final: the sender withdrew the message (SCALAR)
-
-
-class PayloadError(ValueError):
-    """The payload is authentic but cannot be understood; retrying will not help."""
-
-
-# --- what split() returns --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One storable unit of an inbound document (a webhook body may hold several).
-
-    ``dedup_key`` is stable across redeliveries of the same platform event, so storing the same
-    delivery twice keeps one row.
-    """
-
-    dedup_key: str
-    event_name: str
-    payload: Any
-
-
-@dataclass(frozen=True)
-class ChannelContext:
-    """What a parser may know about the channel: its platform and plain (non-secret) settings."""
-
-    platform: str
-    settings: Mapping[str, Any] = field(default_factory=dict)
-
-
-# --- normalized events -----------------------------------------------------------------------
+from inbox.choices import (
+    Audience,
+    ContentKind,
+    ConversationKind,
+    ConversationStatus,
+    Direction,
+    RelationshipDirection,
+    Step,
+)
 
 
 @dataclass(frozen=True)
@@ -119,6 +45,10 @@ class ConversationRef:
     # subject, "" if it has none): the first message's wins. ``None``: messages say nothing.
     title: str | None = None
     participants: tuple[Party, ...] = ()
+    # True when ``external_id`` may be an alias of a conversation that a later snapshot names
+    # (a LivePerson dialog id without its conversation id): the message joins that
+    # conversation once it is known.
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,22 +65,37 @@ class AttachmentInfo:
 
 
 @dataclass(frozen=True)
-class StatusObserved:
-    """One observation about a message's delivery.
+class Choice:
+    """An answer the sender offers (a LivePerson quick reply): its label and the text it sends."""
 
-    ``status`` is a :class:`Step` value, or any other platform word (SCALAR ``DriverSeen``,
-    LivePerson ``ACTION``), which the inbox records as a per-recipient flag. An empty
+    title: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class StatusObserved:
+    """One observation about a message's delivery: a ``step``, or a platform ``flag``.
+
+    A step (sent, delivered, read, recalled) moves the message's status forward; a flag
+    (SCALAR ``DriverSeen``, LivePerson ``ACTION``) is recorded per recipient. An empty
     ``participant`` means the observation is about every recipient of the message.
     """
 
     message_id: str
-    status: str
+    step: Step | None = None
+    flag: str = ""
     at: datetime | None = None
     participant: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.step is None) == (not self.flag):
+            raise ValueError("a status observation is either a step or a flag")
 
 
 @dataclass(frozen=True)
 class MessageUpserted:
+    """A message's complete content as the platform knows it now."""
+
     conversation: ConversationRef
     message_id: str
     direction: Direction
@@ -158,12 +103,13 @@ class MessageUpserted:
     sent_at: datetime | None
     text: str = ""
     subject: str = ""
-    content: Any = None
+    content: Any = None  # the platform's own content, kept for display and search
     content_kind: ContentKind = ContentKind.TEXT
     audience: Audience = Audience.ALL
     reply_to: str = ""
     sequence: int | None = None
     attachments: tuple[AttachmentInfo, ...] = ()
+    choices: tuple[Choice, ...] = ()
     recipients: tuple[Party, ...] = ()
     statuses: tuple[StatusObserved, ...] = ()
     relationship_ids: Mapping[str, str] = field(default_factory=dict)  # address -> REL id
@@ -182,7 +128,8 @@ class ConversationChanged:
     """Conversation state from the platform.
 
     ``None`` fields are left as stored. ``participants``, when given, is the complete set.
-    The change applies only if ``at`` is not older than what is stored for the same fields.
+    ``aliases`` names other ids under which the conversation's items arrive (LivePerson dialog
+    ids). The change applies only if ``at`` is not older than what is stored for the same fields.
     """
 
     conversation_id: str
@@ -192,13 +139,20 @@ class ConversationChanged:
     status: ConversationStatus | None = None
     state: Mapping[str, Any] | None = None
     participants: tuple[Party, ...] | None = None
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ParticipantChanged:
+    """Someone joined (``present``), left (``not present``) or changed role (``present`` None).
+
+    A role given here is the platform's word and replaces the stored one, unless a newer
+    change of the same participant was applied already.
+    """
+
     conversation_id: str
     party: Party
-    present: bool
+    present: bool | None
     at: datetime | None
 
 
@@ -256,7 +210,7 @@ class RelationshipUpserted:
     relationship_id: str
     peer: str
     status: str
-    direction: str  # "incoming" | "outgoing"
+    direction: RelationshipDirection
     revision: int
     peer_public_key: str = ""
     template: TemplateInfo | None = None
@@ -287,38 +241,5 @@ Event = (
     | RelationshipDecomposed
 )
 
-
-def liveperson_message_id(dialog_id: str, sequence: int) -> str:
-    return f"{dialog_id}:{sequence}"
-
-
-# --- the connector itself --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Connector:
-    """One platform's adapter, assembled in ``inbox/connectors/<platform>/__init__.py``.
-
-    - ``verify(headers, body, secrets, settings)``: is the request authentic? ``headers`` is a
-      case-insensitive mapping; ``secrets`` the channel's webhook secrets (any may match).
-    - ``sign(body, secret, settings)``: the headers the platform would send with ``body`` — what
-      the demo replay and the tests use to produce authentic requests.
-    - ``split(document)``: one webhook/poll document -> the deliveries to store.
-    - ``parse(event_name, payload, context)``: one stored delivery -> normalized events.
-    """
-
-    platform: Platform
-    verify: Callable[[Mapping[str, str], bytes, Sequence[str], Mapping[str, Any]], bool]
-    sign: Callable[[bytes, str, Mapping[str, Any]], dict[str, str]]
-    split: Callable[[Any], list[Delivery]]
-    parse: Callable[[str, Any, ChannelContext], list[Event]]
-
-
-@cache
-def get_connector(platform: str) -> Connector:
-    """The connector for ``platform``; raises ``LookupError`` for an unknown platform."""
-    if platform not in Platform.__members__.values():
-        raise LookupError(platform)
-    module = importlib.import_module(f"inbox.connectors.{platform}")
-    connector: Connector = module.connector
-    return connector
+# Every normalized event type; each must have an applier (a system check makes sure).
+EVENT_TYPES: tuple[type[Event], ...] = typing.get_args(Event)

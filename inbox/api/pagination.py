@@ -1,0 +1,146 @@
+"""Pagination for every API list: bounded page sizes, keyset cursors for the big lists.
+
+A keyset page is found by comparing the sort key with the last row seen (``WHERE (a, b) <
+(x, y)``), which an index in the list's order answers directly however deep the page: no OFFSET
+and no COUNT.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Model, Q, QuerySet
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import LimitOffsetPagination, _positive_int
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+MAX_PAGE_SIZE = 200
+
+
+class PagePagination(LimitOffsetPagination):
+    """``limit``/``offset`` for the small lists, with ``limit`` capped at MAX_PAGE_SIZE."""
+
+    max_limit = MAX_PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class Key:
+    """One column of a keyset order. ``field`` must never be null (use an annotation)."""
+
+    field: str
+    descending: bool = False
+    kind: type = int  # how the cursor stores it: int, str or datetime
+
+
+class KeysetPagination:
+    """Pages of a list ordered by ``keys`` (unique together; the last is the primary key).
+
+    Query parameters: ``page_size`` (≤ MAX_PAGE_SIZE), ``after`` / ``before`` (cursors from a
+    previous page's ``next`` / ``previous``), and ``start=end`` for the last page. Pages always
+    list rows in the list's order; ``next`` and ``previous`` are null where nothing lies beyond.
+    """
+
+    page_size = 50
+
+    def __init__(self, keys: Sequence[Key]) -> None:
+        self.keys = tuple(keys)
+
+    def paginate(
+        self, queryset: QuerySet[Any], request: Request
+    ) -> tuple[list[Any], dict[str, Any]]:
+        size = self._page_size(request)
+        after = self._cursor(request, "after")
+        before = self._cursor(request, "before")
+        if after is not None and before is not None:
+            raise ValidationError({"before": "give either 'after' or 'before', not both"})
+        backwards = before is not None or request.query_params.get("start") == "end"
+        if request.query_params.get("start") not in (None, "", "end"):
+            raise ValidationError({"start": "the only value is 'end'"})
+        ordered = queryset.order_by(*self._ordering(reverse=backwards))
+        if after is not None:
+            ordered = ordered.filter(self._beyond(after, reverse=False))
+        if before is not None:
+            ordered = ordered.filter(self._beyond(before, reverse=True))
+        rows = list(ordered[: size + 1])
+        more = len(rows) > size
+        rows = rows[:size]
+        if backwards:
+            rows.reverse()
+            first, last = (rows[0] if more else None), (rows[-1] if before is not None else None)
+        else:
+            first, last = (rows[0] if after is not None else None), (rows[-1] if more else None)
+        links = {
+            "next": self._link(request, "after", last) if rows and last else None,
+            "previous": self._link(request, "before", first) if rows and first else None,
+        }
+        return rows, links
+
+    def response(self, request: Request, data: list[Any], links: dict[str, Any]) -> Response:
+        return Response({**links, "results": data})
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _page_size(self, request: Request) -> int:
+        raw = request.query_params.get("page_size")
+        if raw in (None, ""):
+            return self.page_size
+        try:
+            return _positive_int(raw, strict=True, cutoff=MAX_PAGE_SIZE)
+        except ValueError:
+            raise ValidationError({"page_size": "a positive whole number"}) from None
+
+    def _ordering(self, *, reverse: bool) -> list[str]:
+        return [("-" if key.descending != reverse else "") + key.field for key in self.keys]
+
+    def _beyond(self, values: Sequence[Any], *, reverse: bool) -> Q:
+        """Rows after ``values`` in the list's order (before them when ``reverse``)."""
+        condition = Q()
+        # Built from the last key outwards: (a > x) OR (a = x AND (b > y OR (b = y AND …))).
+        for key, value in reversed(list(zip(self.keys, values, strict=True))):
+            lookup = "lt" if key.descending != reverse else "gt"
+            strictly = Q(**{f"{key.field}__{lookup}": value})
+            condition = (
+                strictly if not condition else strictly | (Q(**{key.field: value}) & condition)
+            )
+        return condition
+
+    def _cursor(self, request: Request, name: str) -> list[Any] | None:
+        raw = request.query_params.get(name)
+        if raw in (None, ""):
+            return None
+        try:
+            values = json.loads(base64.urlsafe_b64decode(raw.encode() + b"==="))
+            if not isinstance(values, list) or len(values) != len(self.keys):
+                raise ValueError(name)
+            return [self._decode(key, value) for key, value in zip(self.keys, values, strict=True)]
+        except (ValueError, TypeError):
+            raise ValidationError({name: "not a cursor of this list"}) from None
+
+    @staticmethod
+    def _decode(key: Key, value: Any) -> Any:
+        if key.kind is datetime:
+            return datetime.fromisoformat(value)
+        if not isinstance(value, key.kind) or isinstance(value, bool):
+            raise TypeError(value)
+        return value
+
+    def _encode(self, row: Model) -> str:
+        values = []
+        for key in self.keys:
+            value = getattr(row, key.field)
+            values.append(value.isoformat() if isinstance(value, datetime) else value)
+        raw = json.dumps(values, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def _link(self, request: Request, name: str, row: Model) -> str:
+        url = request.build_absolute_uri()
+        for other in ("after", "before", "start"):
+            url = remove_query_param(url, other)
+        return replace_query_param(url, name, self._encode(row))

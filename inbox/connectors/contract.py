@@ -1,0 +1,131 @@
+"""The contract between platform adapters and the way in.
+
+A connector knows one platform's wire format and nothing of the ORM. The way in stores every
+authentic request whole, asks ``split`` for its items (each stored as an InboundEvent holding
+the platform's own item unchanged, with its envelope fields beside it), and later feeds each
+stored item to ``parse``, whose normalized events (:mod:`.events`) the services apply.
+
+- ``verify`` raises :class:`SignatureError` for a request that is not authentic;
+- ``split`` and ``parse`` raise :class:`PayloadError` for an authentic payload they cannot
+  understand (retrying will not help); ``parse`` returns ``[]`` for an item the inbox does not
+  use (it is marked ignored).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+from inbox.choices import Platform
+
+from .events import Event
+
+
+class PayloadError(ValueError):
+    """The payload is authentic but cannot be understood; retrying will not help."""
+
+
+class SignatureError(Exception):
+    """The request is not authentic. The message says why, and never holds a secret."""
+
+
+class Headers(Mapping[str, str]):
+    """Request headers, looked up case-insensitively (as HTTP means them)."""
+
+    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
+        self._items = {
+            str(name).lower(): (str(name), value)
+            for name, value in (headers or {}).items()
+            if isinstance(value, str)
+        }
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({sorted(self)!r})"  # names only: values may be secrets
+
+
+@dataclass(frozen=True)
+class Item:
+    """One storable item of an inbound document (a webhook body may hold several).
+
+    ``payload`` is the platform's own item, unchanged; ``envelope`` the fields of the document
+    around it that parsing needs (a batch id, a notification type). ``dedup_key`` is equal for
+    redeliveries of the same platform event and different for different events.
+    """
+
+    dedup_key: str
+    event_name: str
+    payload: Any
+    envelope: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What a parser may know about the channel: its platform and plain (non-secret) settings."""
+
+    platform: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """One platform's adapter: ``inbox/connectors/<platform>/__init__.py`` defines ``connector``."""
+
+    platform: Platform
+
+    def verify(
+        self,
+        *,
+        headers: Headers,
+        body: bytes,
+        secrets: Sequence[str],
+        settings: Mapping[str, Any],
+    ) -> None:
+        """Return if ``body`` is authentic under any of ``secrets``; raise SignatureError if not.
+
+        Compares in constant time over the raw bytes; an empty secret never authenticates.
+        """
+        ...
+
+    def sign(self, *, body: bytes, secret: str, settings: Mapping[str, Any]) -> dict[str, str]:
+        """The headers the platform would send with ``body`` (for the demo replay)."""
+        ...
+
+    def split(self, *, document: Any) -> list[Item]:
+        """One decoded request body -> its items. Raises PayloadError for a foreign shape.
+
+        An item that is malformed on its own is still returned (so it is stored and fails
+        visibly) instead of failing the whole document.
+        """
+        ...
+
+    def parse(
+        self,
+        *,
+        event_name: str,
+        payload: Any,
+        envelope: Mapping[str, Any],
+        context: ChannelContext,
+    ) -> list[Event]:
+        """One stored item -> its normalized events; ``[]`` for an item the inbox does not use."""
+        ...
+
+
+@cache
+def get_connector(platform: str) -> Connector:
+    """The connector for ``platform``; raises ``LookupError`` for an unknown platform."""
+    if platform not in Platform.__members__.values():
+        raise LookupError(platform)
+    module = importlib.import_module(f"inbox.connectors.{platform}")
+    connector: Connector = module.connector
+    return connector

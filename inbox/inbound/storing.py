@@ -1,0 +1,194 @@
+"""Storing what platforms send: the request whole, then its items as events, in one transaction.
+
+Whatever the body holds, an authentic request is kept byte for byte: a body that is not JSON,
+is nested absurdly deep or has a foreign shape is kept with the reason (replay can split it
+again after a fix), and an item PostgreSQL's JSON cannot hold (``\\u0000``, a lone surrogate,
+``NaN``, ``Infinity``, ``1e400``) becomes a failed event with the reason while the other items
+of the request are stored and processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from inbox.connectors.contract import Item, PayloadError, get_connector
+from inbox.models import Channel, InboundEvent, InboundRequest
+
+from .wakeup import wake_workers
+
+# Deeper documents are refused before anything walks them: no platform nests this far, and
+# every recursive reader (JSON encoders, the admin) would otherwise need to be proven safe.
+MAX_DEPTH = 64
+MAX_KEY_LENGTH = 255  # InboundEvent.dedup_key
+MAX_EVENT_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Stored:
+    request: InboundRequest
+    items: int  # how many items the body holds
+    new: int  # how many of them were not stored before
+    error: str  # why the body could not be split, "" when it was
+
+
+def store_request(
+    *, channel: Channel, source: str, body: bytes, headers: Mapping[str, str] | None = None
+) -> Stored:
+    """Keep one authentic request whole and store its items as pending events.
+
+    A body received before (the same bytes) is the same request; items stored before (the
+    same dedup key) are not stored again. Processing is queued after commit, and only when a
+    new item was stored. Raises ``DatabaseError`` only when the database cannot take the rows.
+    """
+    items, error = split_body(channel.platform, body)
+    now = timezone.now()
+    with transaction.atomic():
+        request, created = InboundRequest.objects.get_or_create(
+            channel=channel,
+            body_sha256=hashlib.sha256(body).hexdigest(),
+            defaults={
+                "source": source,
+                "body": body,
+                "headers": {plain_text(k): plain_text(v) for k, v in (headers or {}).items()},
+                "received_at": now,
+                "item_count": len(items),
+                "error": error,
+            },
+        )
+        if not created and (request.error, request.item_count) != (error, len(items)):
+            # The same bytes split differently now (the code changed): keep the current word.
+            request.error, request.item_count = error, len(items)
+            request.save(update_fields=["error", "item_count"])
+        new = store_items(channel=channel, request=request, items=items, received_at=now)
+        if new:
+            transaction.on_commit(wake_workers)
+    return Stored(request=request, items=len(items), new=new, error=error)
+
+
+def split_body(platform: str, body: bytes) -> tuple[list[Item], str]:
+    """The items of ``body``, or ``[]`` and why it cannot be split."""
+    try:
+        document = json.loads(body, parse_int=_integer)
+    except RecursionError:
+        return [], f"nested deeper than {MAX_DEPTH} levels"
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        return [], f"not JSON: {exc}"
+    if depth_exceeds(document, MAX_DEPTH):
+        return [], f"nested deeper than {MAX_DEPTH} levels"
+    try:
+        return get_connector(platform).split(document=document), ""
+    except PayloadError as exc:
+        return [], f"not a valid {platform} document: {exc}"
+
+
+class OverlongInteger(str):
+    """An integer too long for Python to convert (over 4300 digits): valid JSON, but nothing the
+    inbox can store or read back. It fails its item alone (see :func:`unstorable`)."""
+
+
+def _integer(digits: str) -> int | OverlongInteger:
+    try:
+        return int(digits)
+    except ValueError:
+        return OverlongInteger(digits)
+
+
+def store_items(
+    *, channel: Channel, request: InboundRequest, items: list[Item], received_at: Any
+) -> int:
+    """Insert the items not stored yet as events; returns how many were new."""
+    rows: dict[str, InboundEvent] = {}
+    for item in items:
+        key = clamp_key(item.dedup_key)
+        reason = unstorable(item.payload) or unstorable(item.envelope)
+        rows.setdefault(
+            key,
+            InboundEvent(
+                channel=channel,
+                request=request,
+                event_name=plain_text(item.event_name)[:MAX_EVENT_NAME_LENGTH],
+                dedup_key=key,
+                payload=None if reason else item.payload,
+                envelope={} if reason else dict(item.envelope),
+                state=InboundEvent.State.FAILED if reason else InboundEvent.State.PENDING,
+                error=f"item cannot be stored as JSON: {reason}" if reason else "",
+                received_at=received_at,
+                processed_at=received_at if reason else None,
+                next_attempt_at=None if reason else received_at,
+            ),
+        )
+    known = set(
+        InboundEvent.objects.filter(channel=channel, dedup_key__in=rows).values_list(
+            "dedup_key", flat=True
+        )
+    )
+    fresh = [row for key, row in rows.items() if key not in known]
+    # A concurrent delivery of the same item may still win the race: the unique key drops ours.
+    InboundEvent.objects.bulk_create(fresh, ignore_conflicts=True)
+    return sum(1 for row in fresh if row.state == InboundEvent.State.PENDING)
+
+
+def clamp_key(key: str) -> str:
+    """The dedup key as stored: over-long or unstorable keys become a hash of themselves."""
+    text = plain_text(key)
+    if text == key and len(key) <= MAX_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def plain_text(value: str) -> str:
+    """``value`` with what a text column cannot hold (NUL, lone surrogates) escaped."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def unstorable(value: object) -> str:
+    """Why PostgreSQL's JSON cannot hold ``value`` (``""`` when it can). Never recurses."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, OverlongInteger):
+            return f"an integer of {len(node)} digits is too long to read"
+        if isinstance(node, float) and not math.isfinite(node):
+            return f"the number {node} (NaN, Infinity or out of range) is not JSON"
+        if isinstance(node, str):
+            if reason := _unstorable_text(node):
+                return reason
+        elif isinstance(node, Mapping):
+            for key, child in node.items():
+                if reason := _unstorable_text(str(key)):
+                    return reason
+                stack.append(child)
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return ""
+
+
+def _unstorable_text(text: str) -> str:
+    if "\x00" in text:
+        return "a string contains \\u0000"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a string contains a lone surrogate"
+    return ""
+
+
+def depth_exceeds(value: object, limit: int) -> bool:
+    """True when ``value`` nests objects/lists deeper than ``limit``. Never recurses."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping | list):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, Mapping) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False
