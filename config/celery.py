@@ -1,6 +1,7 @@
 """The Celery app: tasks are discovered in the installed apps; the schedule lives here."""
 
 import os
+import sys
 
 from celery import Celery
 from celery.signals import beat_init, worker_init
@@ -31,6 +32,18 @@ def _schedule(sender: Celery, **_: object) -> None:
 @worker_init.connect
 @beat_init.connect
 def _refuse_insecure_start(**_: object) -> None:
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    django.setup()  # whichever runs first: Celery's own Django set-up or this
+
     from inbox.checks import refuse_insecure_start
 
-    refuse_insecure_start()
+    try:
+        refuse_insecure_start()
+    except ImproperlyConfigured as exc:
+        # Celery logs and swallows exceptions of signal handlers; an exit it lets through.
+        # By now Celery has redirected the standard streams into its logging, which beat
+        # drops on the way out: say why on the real stderr.
+        print(exc, file=sys.__stderr__)
+        raise SystemExit(1) from exc

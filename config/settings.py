@@ -151,7 +151,10 @@ REST_FRAMEWORK = {
 # --- Celery ------------------------------------------------------------------------------------
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
 else:
     # Zero-setup default: a broker in plain files that web, worker and scheduler share.
     CELERY_BROKER_URL = "filesystem://"

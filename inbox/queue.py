@@ -62,7 +62,7 @@ class WorkQueue(Generic[W]):
 
     def retry_delay(self, attempts: int) -> timedelta:
         """Backoff after the ``attempts``-th failure: 30 s, 1 min, 2 min, … capped at one hour."""
-        delay = self.first_delay * 2 ** min(max(attempts - 1, 0), 32)
+        delay = self.first_delay * (1 << min(max(attempts - 1, 0), 32))
         return min(delay, self.max_delay)
 
     def next_attempt(self, item: W) -> datetime | None:

@@ -82,14 +82,14 @@ class KeysetPagination:
         }
         return rows, links
 
-    def response(self, request: Request, data: list[Any], links: dict[str, Any]) -> Response:
+    def response(self, request: Request, data: Any, links: dict[str, Any]) -> Response:
         return Response({**links, "results": data})
 
     # --- helpers ---------------------------------------------------------------------------
 
     def _page_size(self, request: Request) -> int:
         raw = request.query_params.get("page_size")
-        if raw in (None, ""):
+        if not raw:
             return self.page_size
         try:
             return _positive_int(raw, strict=True, cutoff=MAX_PAGE_SIZE)
@@ -113,7 +113,7 @@ class KeysetPagination:
 
     def _cursor(self, request: Request, name: str) -> list[Any] | None:
         raw = request.query_params.get(name)
-        if raw in (None, ""):
+        if not raw:
             return None
         try:
             values = json.loads(base64.urlsafe_b64decode(raw.encode() + b"==="))

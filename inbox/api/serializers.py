@@ -105,7 +105,10 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class InboundEventSerializer(serializers.ModelSerializer):
     platform = serializers.CharField(source="channel.platform", read_only=True)
-    source = serializers.CharField(source="request.source", default=None, read_only=True)
+    # A declared field named like Field.source: the serializer's metaclass takes it as a field.
+    source = serializers.CharField(  # type: ignore[assignment]
+        source="request.source", default=None, read_only=True
+    )
 
     class Meta:
         model = InboundEvent

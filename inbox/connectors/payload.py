@@ -96,6 +96,14 @@ class Payload:
     def keys(self) -> Iterator[str]:
         return iter(self._object())
 
+    def items(self) -> Iterator[tuple[str, Payload]]:
+        """The ``(key, value)`` pairs of an object (none for a missing value)."""
+        return ((key, self.get(key)) for key in self._object())
+
+    def __iter__(self) -> Iterator[Any]:
+        # Without this, Python would iterate by calling __getitem__(0), (1), …
+        raise TypeError(f"iterate {self.path} with .keys(), .items() or .elements()")
+
     @property
     def is_missing(self) -> bool:
         """True for a missing or null value."""

@@ -67,6 +67,38 @@ def activity_always_set(apps, schema_editor):
     )
 
 
+SCALAR_BATCH_FIELDS = ("eventBatchId", "eventSubscriptionId", "eventBatchTime")
+
+
+def _reshaped(platform, event_name, payload):
+    """An item stored in the wrapper the old connectors built -> (the item, its envelope)."""
+    if not isinstance(payload, dict):
+        return payload, {}
+    if platform == "liveperson" and isinstance(payload.get("body"), dict):
+        body = dict(payload["body"])
+        changes = body.pop("changes", [])
+        item = changes[0] if isinstance(changes, list) and len(changes) == 1 else changes
+        return item, {**payload, "body": body}
+    if platform == "scalar" and "event" in payload:
+        envelope = {k: payload[k] for k in SCALAR_BATCH_FIELDS if payload.get(k) is not None}
+        return payload["event"], envelope
+    if platform == "enmeshed" and "trigger" in payload:
+        envelope = {k: v for k, v in payload.items() if k != "data"}
+        return payload.get("data"), {} if event_name.startswith("sync.") else envelope
+    return payload, {}  # Comapi stored its envelopes unchanged
+
+
+def reshape_stored_items(apps, schema_editor):
+    """Events keep the platform's item unchanged now, with the envelope beside it."""
+    InboundEvent = apps.get_model("inbox", "InboundEvent")
+    events = InboundEvent.objects.exclude(channel__platform="comapi").filter(payload__isnull=False)
+    for event in events.select_related("channel").iterator():
+        event.payload, event.envelope = _reshaped(
+            event.channel.platform, event.event_name, event.payload
+        )
+        event.save(update_fields=["payload", "envelope"])
+
+
 class Migration(migrations.Migration):
     # Data steps commit before the schema changes that follow them (PostgreSQL refuses to
     # alter a table with pending deferred-constraint events in the same transaction).
@@ -119,6 +151,7 @@ class Migration(migrations.Migration):
             name='received_at',
             field=models.DateTimeField(),
         ),
+        migrations.RunPython(reshape_stored_items, migrations.RunPython.noop),
         migrations.RunPython(keep_unreadable_bodies, migrations.RunPython.noop),
         migrations.RunPython(pending_events_due, migrations.RunPython.noop),
         migrations.RemoveIndex(

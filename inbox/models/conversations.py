@@ -20,9 +20,9 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
     def with_unread(self, user: Any) -> ConversationQuerySet:
         """Annotate ``unread_count`` for ``user``: messages that arrived after their read
         position (all of them when they never opened the conversation), in the same query."""
-        read_position = ReadState.objects.filter(
-            conversation=OuterRef("pk"), user_id=getattr(user, "pk", None)
-        ).values("read_position")[:1]
+        read_position = ReadState.objects.filter(conversation=OuterRef("pk"), user=user).values(
+            "read_position"
+        )[:1]
         return self.annotate(
             unread_count=Greatest(
                 F("last_position") - Coalesce(Subquery(read_position), Value(0)), Value(0)

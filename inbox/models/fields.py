@@ -74,6 +74,10 @@ class Unreadable:
 class EncryptedJSONField(models.TextField):
     """A JSON value encrypted at rest. Not searchable; never shown."""
 
+    # For django-stubs: any JSON value goes in and comes out (not the str of a TextField).
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
+
     def from_db_value(self, value: str | None, *_: Any) -> Any:
         if value is None:
             return None

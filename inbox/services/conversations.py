@@ -25,7 +25,7 @@ from inbox.models import (
 
 from .participants import apply_participant_list, participants_for
 
-# An undated conversation status (a LivePerson DELETE without details) only moves forward.
+# The order an undated status (a LivePerson DELETE without details) may move along.
 STATUS_ORDER = {
     ConversationStatus.OPEN: 0,
     ConversationStatus.CLOSED: 1,
@@ -81,11 +81,7 @@ def apply_conversation_changed(
     conversation, created = conversation_for(channel, event.conversation_id)
     changes = [conversation_updated(conversation)] if created else []
     fields: list[str] = []
-    status_applies = event.status is not None and (
-        not_older(event.at, conversation.status_at)
-        or (event.at is None and STATUS_ORDER[event.status] > STATUS_ORDER[conversation.status])
-    )
-    if status_applies and (conversation.status, conversation.status_at) != (event.status, event.at):
+    if event.status is not None and _status_applies(conversation, event.status, event.at):
         conversation.status, conversation.status_at = event.status, event.at
         fields += ["status", "status_at"]
     details = (event.kind, event.title, event.state)
@@ -107,6 +103,18 @@ def apply_conversation_changed(
         conversation.save(update_fields=[*fields, "updated_at"])
         changes.append(conversation_updated(conversation))
     return changes + adopt_aliases(channel, conversation, aliases)
+
+
+def _status_applies(
+    conversation: Conversation, status: ConversationStatus, at: datetime | None
+) -> bool:
+    if (conversation.status, conversation.status_at) == (status, at):
+        return False
+    if not_older(at, conversation.status_at):
+        return True
+    # An undated status only moves forward.
+    current = ConversationStatus(conversation.status)
+    return at is None and STATUS_ORDER[status] > STATUS_ORDER[current]
 
 
 def adopt_aliases(

@@ -11,7 +11,7 @@ from django.utils import timezone
 from inbox.choices import Step
 from inbox.connectors.events import MessageUpserted, StatusChanged, StatusObserved
 from inbox.db import lock_conversation
-from inbox.live import Change
+from inbox.live import Change, Kind
 from inbox.models import (
     STATUS_RANK,
     Channel,
@@ -86,7 +86,7 @@ def apply_message_upserted(
         conversation.save(
             update_fields=["last_position", "last_message", "last_activity_at", "updated_at"]
         )
-    kind = "message.created" if new else "message.updated"
+    kind: Kind = "message.created" if new else "message.updated"
     changes = []
     if new or changed or delivery_changed:
         changes.append(Change(kind, channel.pk, conversation.pk, message.pk))

@@ -57,8 +57,8 @@ def participant_entries(listed: Payload) -> list[Payload]:
         raise PayloadError(f"{listed.path} is neither a list nor a role map")
     return [
         Payload({"id": address.string(), "role": role}, address.path)
-        for role in listed.keys()  # noqa: SIM118 (a Payload iterates by index, not by key)
-        for address in listed.get(role).optional_elements()
+        for role, addresses in listed.items()
+        for address in addresses.optional_elements()
     ]
 
 

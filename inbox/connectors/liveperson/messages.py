@@ -143,8 +143,7 @@ def _rich_strings(node: Payload) -> Iterator[str]:
         for item in node.elements():
             yield from _rich_strings(item)
     elif isinstance(node.raw, Mapping):
-        for key in node.keys():  # noqa: SIM118 (a Payload iterates by index, not by key)
-            child = node.get(key)
+        for key, child in node.items():
             if key in RICH_TEXT_KEYS and isinstance(child.raw, str):
                 if child.raw:
                     yield child.raw
