@@ -458,3 +458,21 @@ def test_inbound_event_list_query_count_is_constant(
     with django_assert_num_queries(1):  # the page (keyset: no COUNT); it was 2
         response = api.get("/api/v1/inbound-events/")
     assert len(response.json()["results"]) == 7
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("after=WzFd&before=WzFd", "before"),  # both directions at once
+        ("start=middle", "start"),
+        ("after=WzFd", "after"),  # a cursor of another list: one value where two are expected
+        ("after=WyJ4IiwgMV0", "after"),  # wrong types
+        ("after=W3RydWUsIDFd", "after"),
+        ("page_size=-3", "page_size"),
+    ],
+)
+def test_bad_pagination_parameters_are_400_naming_them(api, owner, channels, query, field):
+    api.force_authenticate(owner)
+    response = api.get(f"/api/v1/conversations/?{query}")
+    assert response.status_code == 400
+    assert field in response.json()

@@ -198,3 +198,20 @@ def test_rotating_the_secret_key_logs_users_out_instead_of_failing(keys, client,
     response = client.get("/admin/")
     assert response.status_code == 302  # to the login page, not an error
     assert client.get("/api/v1/conversations/").status_code in (401, 403)
+
+
+def test_a_malformed_encryption_key_is_a_configuration_error(keys):
+    from django.core.exceptions import ImproperlyConfigured
+
+    keys.FIELD_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    with pytest.raises(ImproperlyConfigured, match="Fernet keys"):
+        fernet()
+
+
+def test_an_unreadable_value_reads_as_empty_and_keeps_its_token():
+    lost = Unreadable("gAAAA-token")
+    assert not lost
+    assert list(lost) == []
+    assert lost == Unreadable("gAAAA-token")
+    assert len({lost, Unreadable("gAAAA-token")}) == 1
+    assert "gAAAA" not in repr(lost)

@@ -150,3 +150,90 @@ def test_an_event_type_cannot_get_a_second_applier():
     with pytest.raises(ValueError, match="already has an applier"):
         register(Typing, lambda **kwargs: [])
     register(Typing, REGISTRY[Typing])  # registering the same one again is harmless
+
+
+# --- read state, channels, aliases, templates ----------------------------------------------
+
+
+def test_reading_on_moves_the_read_position_forward(owner, chat):
+    _, conversation = chat
+    assert services.mark_read(user=owner, conversation=conversation, position=0) == 0
+    assert services.mark_read(user=owner, conversation=conversation) == 1
+    state = owner.read_states.get()
+    assert (state.read_position, state.manual_unread) == (1, False)
+    assert state.last_read_at is not None
+
+
+def test_channel_names_are_unique_per_platform():
+    services.create_channel(platform="scalar", name="Fleet")
+    services.create_channel(platform="comapi", name="Fleet")  # another platform: fine
+    with pytest.raises(ValueError, match="exists already"):
+        services.create_channel(platform="scalar", name="Fleet")
+    other = services.create_channel(platform="scalar", name="Other")
+    with pytest.raises(ValueError, match="exists already"):
+        services.update_channel(channel=other, name="Fleet")
+    with pytest.raises(ValueError, match="unknown platform"):
+        services.create_channel(platform="telegram", name="Chats")
+
+
+def test_a_provisional_conversation_merges_into_the_one_that_names_its_alias():
+    from inbox.connectors.events import ConversationChanged
+    from inbox.models import ConversationAlias, Message, Participant
+
+    channel = ChannelFactory(platform="liveperson")
+    bot = Party("bot", role="CONTROLLER")
+    survey = MessageUpserted(
+        conversation=ConversationRef("dialog-9", participants=(bot,), provisional=True),
+        message_id="dialog-9:0",
+        direction=Direction.IN,
+        sender=bot,
+        sent_at=timezone.now(),
+        text="How did we do?",
+    )
+    services.apply_message_upserted(channel=channel, event=survey)
+    assert Conversation.objects.get().external_id == "dialog-9"
+
+    snapshot = ConversationChanged(
+        conversation_id="conv-1",
+        at=timezone.now(),
+        participants=(Party("consumer", role="CONSUMER"),),
+        aliases=("dialog-9",),
+    )
+    services.apply_conversation_changed(channel=channel, event=snapshot)
+    conversation = Conversation.objects.get()
+    assert conversation.external_id == "conv-1"
+    assert ConversationAlias.objects.get().conversation == conversation
+    message = Message.objects.get()
+    assert (message.conversation, message.position) == (conversation, 1)
+    assert message.sender == Participant.objects.get(address="bot")  # moved with its message
+    assert conversation.last_message == message
+    assert set(conversation.participants.values_list("address", flat=True)) == {"bot", "consumer"}
+
+
+def test_a_template_learns_what_a_later_event_knows():
+    from inbox.choices import RelationshipDirection
+    from inbox.connectors.events import RelationshipUpserted, TemplateInfo
+    from relationships.models import RelationshipTemplate
+    from relationships.services import apply_relationship_upserted
+
+    channel = ChannelFactory(platform="enmeshed")
+
+    def upserted(template: TemplateInfo) -> RelationshipUpserted:
+        return RelationshipUpserted(
+            relationship_id="RELaaaaaaaaaaaaaaaaa",
+            peer="did:e:peer",
+            status="Pending",
+            direction=RelationshipDirection.INCOMING,
+            revision=1,
+            template=template,
+        )
+
+    apply_relationship_upserted(
+        channel=channel, event=upserted(TemplateInfo("RLTbbbbbbbbbbbbbbbbb"))
+    )
+    apply_relationship_upserted(
+        channel=channel,
+        event=upserted(TemplateInfo("RLTbbbbbbbbbbbbbbbbb", is_own=True, created_by="did:e:us")),
+    )
+    template = RelationshipTemplate.objects.get()
+    assert (template.is_own, template.created_by) == (True, "did:e:us")

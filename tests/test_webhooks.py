@@ -132,3 +132,24 @@ def test_database_outage_is_503_so_the_platform_retries(channel, post_webhook):
     assert response.status_code == 503
     assert response.json()["detail"].startswith("temporarily unavailable")
     assert not InboundRequest.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_fails_while_storing_is_503(channel, post_webhook):
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE inbox_inboundrequest RENAME TO inbox_inboundrequest_away")
+    try:
+        response = post_webhook(channel, SENT)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE inbox_inboundrequest_away RENAME TO inbox_inboundrequest")
+    assert response.status_code == 503
+    assert not InboundEvent.objects.exists()
+    assert post_webhook(channel, SENT).status_code == 202  # the platform's retry is stored
+
+
+def test_a_body_nested_beyond_what_python_can_parse_is_400_and_kept(channel, post_webhook):
+    body = b"[" * 200_000 + b"]" * 200_000
+    response = post_webhook(channel, body)
+    assert response.status_code == 400
+    assert InboundRequest.objects.get().error == "nested deeper than 64 levels"

@@ -56,10 +56,10 @@ class KeysetPagination:
         self, queryset: QuerySet[Any], request: Request
     ) -> tuple[list[Any], dict[str, Any]]:
         size = self._page_size(request)
+        if request.query_params.get("after") and request.query_params.get("before"):
+            raise ValidationError({"before": "give either 'after' or 'before', not both"})
         after = self._cursor(request, "after")
         before = self._cursor(request, "before")
-        if after is not None and before is not None:
-            raise ValidationError({"before": "give either 'after' or 'before', not both"})
         backwards = before is not None or request.query_params.get("start") == "end"
         if request.query_params.get("start") not in (None, "", "end"):
             raise ValidationError({"start": "the only value is 'end'"})
