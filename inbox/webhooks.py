@@ -18,7 +18,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .connectors.contract import Headers, SignatureError, get_connector
+from .connectors.contract import Headers, SignatureError
+from .connectors.registry import get_connector
 from .inbound import store_request
 from .models import Channel, Source
 from .models.fields import Unreadable

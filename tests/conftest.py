@@ -100,7 +100,7 @@ def post_webhook(client: Any) -> Callable[..., Any]:
     The signature comes from the connector's own ``sign`` (as the demo replay does); the
     security tests sign with their own, independent implementations instead.
     """
-    from inbox.connectors.contract import get_connector
+    from inbox.connectors.registry import get_connector
 
     def post(
         channel: Any,

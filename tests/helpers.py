@@ -25,7 +25,8 @@ def parse_document(
     platform: str, document: Any, settings: Mapping[str, Any] | None = None
 ) -> list[Any]:
     """Split ``document`` with the platform's connector and parse every item, in order."""
-    from inbox.connectors.contract import ChannelContext, get_connector
+    from inbox.connectors.contract import ChannelContext
+    from inbox.connectors.registry import get_connector
 
     connector = get_connector(platform)
     context = ChannelContext(platform=platform, settings=dict(settings or {}))

@@ -11,8 +11,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inbox.connectors.contract import ChannelContext, PayloadError, get_connector
+from inbox.connectors.contract import ChannelContext, PayloadError
 from inbox.connectors.events import Event, Typing
+from inbox.connectors.registry import get_connector
 from inbox.inbound.appliers import applier_for
 from inbox.inbound.storing import unstorable
 from inbox.models import (

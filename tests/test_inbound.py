@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from inbox import live
-from inbox.connectors.contract import PayloadError, get_connector
+from inbox.connectors.contract import PayloadError
+from inbox.connectors.registry import get_connector
 from inbox.inbound import process_due_events, prune_inbound, replay_events, replay_requests
 from inbox.inbound.storing import clamp_key, depth_exceeds, plain_text, unstorable
 from inbox.models import Conversation, InboundEvent, InboundRequest, Message

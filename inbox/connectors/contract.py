@@ -5,6 +5,8 @@ authentic request whole, asks ``split`` for its items (each stored as an Inbound
 the platform's own item unchanged, with its envelope fields beside it), and later feeds each
 stored item to ``parse``, whose normalized events (:mod:`.events`) the services apply.
 
+Which connector serves which platform: :func:`inbox.connectors.registry.get_connector`.
+
 - ``verify`` raises :class:`SignatureError` for a request that is not authentic;
 - ``split`` and ``parse`` raise :class:`PayloadError` for an authentic payload they cannot
   understand (retrying will not help); ``parse`` returns ``[]`` for an item the inbox does not
@@ -13,10 +15,8 @@ stored item to ``parse``, whose normalized events (:mod:`.events`) the services 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Protocol
 
 from inbox.choices import Platform
@@ -79,7 +79,8 @@ class ChannelContext:
 
 
 class Connector(Protocol):
-    """One platform's adapter: ``inbox/connectors/<platform>/__init__.py`` defines ``connector``."""
+    """One platform's adapter: each platform package (``inbox/connectors/<platform>/``) is a
+    module implementing this protocol, listed in :mod:`.registry`."""
 
     platform: Platform
 
@@ -119,13 +120,3 @@ class Connector(Protocol):
     ) -> list[Event]:
         """One stored item -> its normalized events; ``[]`` for an item the inbox does not use."""
         ...
-
-
-@cache
-def get_connector(platform: str) -> Connector:
-    """The connector for ``platform``; raises ``LookupError`` for an unknown platform."""
-    if platform not in Platform.__members__.values():
-        raise LookupError(platform)
-    module = importlib.import_module(f"inbox.connectors.{platform}")
-    connector: Connector = module.connector
-    return connector

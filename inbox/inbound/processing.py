@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import DataError, transaction
 from django.utils import timezone
 
-from inbox.connectors.contract import ChannelContext, PayloadError, get_connector
+from inbox.connectors.contract import ChannelContext, PayloadError
+from inbox.connectors.registry import get_connector
 from inbox.live import Change, publish_on_commit
 from inbox.models import InboundEvent
 from inbox.queue import WorkQueue

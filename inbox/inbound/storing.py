@@ -19,7 +19,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from inbox.connectors.contract import Item, PayloadError, get_connector
+from inbox.connectors.contract import Item, PayloadError
+from inbox.connectors.registry import get_connector
 from inbox.models import Channel, InboundEvent, InboundRequest
 
 from .wakeup import wake_workers

@@ -22,13 +22,12 @@ from inbox.choices import (
     Platform,
     Step,
 )
-from inbox.connectors.comapi import connector
+from inbox.connectors import comapi as connector
 from inbox.connectors.contract import (
     ChannelContext,
     Headers,
     PayloadError,
     SignatureError,
-    get_connector,
 )
 from inbox.connectors.events import (
     AttachmentInfo,
@@ -43,6 +42,7 @@ from inbox.connectors.events import (
     StatusObserved,
     Typing,
 )
+from inbox.connectors.registry import get_connector
 from tests.helpers import fixture_bytes, fixture_json, parse_document
 
 CONVERSATION = "f0a8c3d1-2e7b-4c95-9a14-6b3e8d2f7c50"

@@ -21,15 +21,14 @@ from inbox.choices import (
     RelationshipDirection,
     Step,
 )
+from inbox.connectors import enmeshed as connector
 from inbox.connectors.contract import (
     ChannelContext,
     Headers,
     Item,
     PayloadError,
     SignatureError,
-    get_connector,
 )
-from inbox.connectors.enmeshed import connector
 from inbox.connectors.events import (
     AttachmentInfo,
     MessageUpserted,
@@ -40,6 +39,7 @@ from inbox.connectors.events import (
     StatusObserved,
     TemplateInfo,
 )
+from inbox.connectors.registry import get_connector
 from tests.helpers import fixture_bytes, fixture_json, parse_document
 
 US = "did:e:inbox.example.net:dids:cb78a6bbeef965d4f0bd15"

@@ -26,13 +26,13 @@ from inbox.choices import (
     Platform,
     Step,
 )
+from inbox.connectors import liveperson as connector
 from inbox.connectors.contract import (
     ChannelContext,
     Headers,
     Item,
     PayloadError,
     SignatureError,
-    get_connector,
 )
 from inbox.connectors.events import (
     AttachmentInfo,
@@ -46,7 +46,8 @@ from inbox.connectors.events import (
     StatusObserved,
     Typing,
 )
-from inbox.connectors.liveperson import connector, liveperson_message_id
+from inbox.connectors.liveperson import liveperson_message_id
+from inbox.connectors.registry import get_connector
 from tests.helpers import fixture_bytes, fixture_json
 
 PLATFORM = "liveperson"

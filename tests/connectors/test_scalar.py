@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from inbox.choices import ContentKind, ConversationKind, Direction, Platform, Step
+from inbox.connectors import scalar as connector
 from inbox.connectors.contract import (
     ChannelContext,
     Headers,
     PayloadError,
     SignatureError,
-    get_connector,
 )
 from inbox.connectors.events import ConversationRef, MessageUpserted, Party, StatusObserved
-from inbox.connectors.scalar import connector
+from inbox.connectors.registry import get_connector
 from tests.helpers import fixture_bytes, fixture_json, parse_document
 
 SECRET = "whsec-scalar-7c1e94b2d0"

@@ -7,7 +7,8 @@ webhook secret. Comapi has one scheme only, so there is no algorithm to negotiat
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .. import signing
 from ..contract import Headers, SignatureError
@@ -20,7 +21,9 @@ def _hexdigest(secret: str, body: bytes) -> str:
     return signing.hmac_digest(secret, body, "sha1").hex()
 
 
-def verify(*, headers: Headers, body: bytes, secrets: Sequence[str]) -> None:
+def verify(
+    *, headers: Headers, body: bytes, secrets: Sequence[str], settings: Mapping[str, Any]
+) -> None:
     """Return if the signature matches any non-empty secret; raise SignatureError if not.
 
     Every usable secret is compared, in constant time, so an old and a new secret can be
@@ -43,6 +46,6 @@ def verify(*, headers: Headers, body: bytes, secrets: Sequence[str]) -> None:
         raise SignatureError("the signature does not match the body")
 
 
-def sign(*, body: bytes, secret: str) -> dict[str, str]:
+def sign(*, body: bytes, secret: str, settings: Mapping[str, Any]) -> dict[str, str]:
     """The headers Comapi sends with ``body``."""
     return {HEADER: _hexdigest(secret, body)}

@@ -1,50 +1,22 @@
-"""LivePerson Connector API webhooks: messaging events and conversation state changes."""
+"""LivePerson Connector API webhooks: messaging events and conversation state changes.
 
-from __future__ import annotations
+The package is the platform's :class:`~inbox.connectors.contract.Connector`: signatures in
+:mod:`.auth`, splitting documents and parsing items in :mod:`.documents`.
+"""
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from inbox.choices import Platform
 
-from ...choices import Platform
-from ..contract import ChannelContext, Connector, Headers, Item
-from ..events import Event
-from . import auth, parse
+from .auth import sign, verify
+from .documents import parse, split
 from .ids import liveperson_message_id
 
-__all__ = ["LivePersonConnector", "connector", "liveperson_message_id"]
+platform = Platform.LIVEPERSON
 
-
-class LivePersonConnector:
-    """The LivePerson adapter; see :class:`~inbox.connectors.contract.Connector`."""
-
-    platform = Platform.LIVEPERSON
-
-    def verify(
-        self,
-        *,
-        headers: Headers,
-        body: bytes,
-        secrets: Sequence[str],
-        settings: Mapping[str, Any],
-    ) -> None:
-        auth.verify(headers=headers, body=body, secrets=secrets)
-
-    def sign(self, *, body: bytes, secret: str, settings: Mapping[str, Any]) -> dict[str, str]:
-        return auth.sign(body=body, secret=secret, settings=settings)
-
-    def split(self, *, document: Any) -> list[Item]:
-        return parse.split(document=document)
-
-    def parse(
-        self,
-        *,
-        event_name: str,
-        payload: Any,
-        envelope: Mapping[str, Any],
-        context: ChannelContext,
-    ) -> list[Event]:
-        return parse.parse(event_name=event_name, payload=payload, envelope=envelope)
-
-
-# Annotated with the Protocol so that mypy checks the class implements it.
-connector: Connector = LivePersonConnector()
+__all__ = [
+    "liveperson_message_id",
+    "parse",
+    "platform",
+    "sign",
+    "split",
+    "verify",
+]

@@ -26,7 +26,9 @@ def signature(body: bytes, secret: str, algorithm: str) -> str:
     return f"{algorithm}={b64(hmac_digest(secret, body, ALGORITHMS[algorithm]))}"
 
 
-def verify(*, headers: Headers, body: bytes, secrets: Sequence[str]) -> None:
+def verify(
+    *, headers: Headers, body: bytes, secrets: Sequence[str], settings: Mapping[str, Any]
+) -> None:
     """Return if the signature matches ``body`` under any of ``secrets``; else SignatureError.
 
     The algorithm is the one the header's prefix names. Every usable secret is checked in

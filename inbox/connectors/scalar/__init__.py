@@ -1,51 +1,20 @@
-"""ZF SCALAR messaging, received as Datahub Subscription ("DHS") webhook batches."""
+"""ZF SCALAR messaging, received as Datahub Subscription ("DHS") webhook batches.
 
-from __future__ import annotations
-
-from collections.abc import Mapping, Sequence
-from typing import Any
+The package is the platform's :class:`~inbox.connectors.contract.Connector`: signatures in
+:mod:`.auth`, splitting documents and parsing items in :mod:`.documents`.
+"""
 
 from inbox.choices import Platform
 
-from ..contract import ChannelContext, Connector, Headers, Item
-from ..events import Event
-from . import auth, parse
+from .auth import sign, verify
+from .documents import parse, split
 
+platform = Platform.SCALAR
 
-class ScalarConnector:
-    """The SCALAR :class:`~inbox.connectors.contract.Connector`: signatures in :mod:`.auth`,
-    batches and message snapshots in :mod:`.parse`."""
-
-    platform: Platform = Platform.SCALAR
-
-    def verify(
-        self,
-        *,
-        headers: Headers,
-        body: bytes,
-        secrets: Sequence[str],
-        settings: Mapping[str, Any],
-    ) -> None:
-        auth.verify(headers=headers, body=body, secrets=secrets, settings=settings)
-
-    def sign(self, *, body: bytes, secret: str, settings: Mapping[str, Any]) -> dict[str, str]:
-        return auth.sign(body=body, secret=secret, settings=settings)
-
-    def split(self, *, document: Any) -> list[Item]:
-        return parse.split(document=document)
-
-    def parse(
-        self,
-        *,
-        event_name: str,
-        payload: Any,
-        envelope: Mapping[str, Any],
-        context: ChannelContext,
-    ) -> list[Event]:
-        return parse.parse(
-            event_name=event_name, payload=payload, envelope=envelope, context=context
-        )
-
-
-# Annotated with the Protocol so mypy checks that the class satisfies it.
-connector: Connector = ScalarConnector()
+__all__ = [
+    "parse",
+    "platform",
+    "sign",
+    "split",
+    "verify",
+]

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test import RequestFactory
 
 from inbox import inbound, services
-from inbox.connectors.contract import get_connector
+from inbox.connectors.registry import get_connector
 from inbox.models import Channel
 from inbox.webhooks import receive_webhook
 

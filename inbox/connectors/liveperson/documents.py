@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..contract import Item, PayloadError
+from ..contract import ChannelContext, Item, PayloadError
 from ..events import Event
 from ..payload import Payload, canonical_hash
 from . import conversations, messages
@@ -122,7 +122,9 @@ def split(*, document: Any) -> list[Item]:
     return [_item(notification_type, change, envelope) for change in changes]
 
 
-def parse(*, event_name: str, payload: Any, envelope: Mapping[str, Any]) -> list[Event]:
+def parse(
+    *, event_name: str, payload: Any, envelope: Mapping[str, Any], context: ChannelContext
+) -> list[Event]:
     """The events of one stored change; ``[]`` for notification types the inbox does not use.
 
     Raises PayloadError, naming the path, for an envelope or change it cannot understand.

@@ -24,7 +24,7 @@ INVALID = "invalid"  # the event name of an item that is not an event object or 
 # --- split -----------------------------------------------------------------------------------
 
 
-def split(document: Any) -> list[Item]:
+def split(*, document: Any) -> list[Item]:
     """One item per envelope: an object is one, a list (webhook batching) one per element.
 
     ``Item.payload`` is the envelope or frame exactly as sent and ``Item.envelope`` is empty:
@@ -66,7 +66,9 @@ def dedup_key(element: Any) -> str:
 # --- parse -----------------------------------------------------------------------------------
 
 
-def parse(*, event_name: str, payload: Any, context: ChannelContext) -> list[Event]:
+def parse(
+    *, event_name: str, payload: Any, envelope: Mapping[str, Any], context: ChannelContext
+) -> list[Event]:
     """Normalized events for one stored item; ``[]`` for names the inbox does not use.
 
     Raises PayloadError, naming the path, when ``payload`` is not an event object or lacks what
