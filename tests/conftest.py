@@ -128,6 +128,24 @@ def post_webhook(client: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
+def deliver(channel: Any, post_webhook: Callable[..., Any], process: Any) -> Callable[..., Any]:
+    """Post fixtures (by name) or documents (bytes, dicts, lists) in order to ``channel`` (the
+    test module's fixture) or to ``to``, expect each to be accepted, then run the pipeline;
+    returns how many events ended in each state."""
+    from tests.helpers import fixture_bytes
+
+    def deliver(*items: str | bytes | dict[str, Any] | list[Any], to: Any = None) -> Any:
+        target = to or channel
+        for item in items:
+            body = fixture_bytes(target.platform, item) if isinstance(item, str) else item
+            response = post_webhook(target, body)
+            assert response.status_code == 202, response.content
+        return process()
+
+    return deliver
+
+
+@pytest.fixture
 def process() -> Callable[[], Any]:
     from inbox.inbound import process_due_events
 

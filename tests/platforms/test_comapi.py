@@ -72,19 +72,6 @@ def other_channel():
     return ChannelFactory(platform="comapi", settings=dict(SETTINGS))
 
 
-@pytest.fixture
-def deliver(channel, post_webhook, process):
-    """Post fixtures (in this order) to a channel's webhook, then run the pipeline."""
-
-    def deliver(*names: str, to=None):
-        for name in names:
-            response = post_webhook(to or channel, fixture_bytes("comapi", name))
-            assert response.status_code == 202
-        return process()
-
-    return deliver
-
-
 def no_rows_but_events() -> bool:
     return not (
         Conversation.objects.exists()

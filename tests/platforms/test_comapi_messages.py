@@ -7,8 +7,6 @@ webhook like envelopes, which the connector accepts in both shapes, so one path 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from inbox.models import (
@@ -23,13 +21,17 @@ from inbox.models import (
 )
 from tests.factories import ChannelFactory
 from tests.helpers import fixture_bytes, fixture_json
+from tests.platforms.test_comapi import (
+    AGENT,
+    CONVERSATION,
+    CUSTOMER,
+    SETTINGS,
+    at,
+    no_rows_but_events,
+)
 
 pytestmark = pytest.mark.django_db
 
-AGENT = "desk.agent.07"
-CUSTOMER = "lukas.mueller"
-SETTINGS = {"profile_id": AGENT}
-CONVERSATION = "f0a8c3d1-2e7b-4c95-9a14-6b3e8d2f7c50"
 SOCKET_MESSAGE = "a73e19c4-5d82-4b0f-9c6a-2e8d41f7b305"
 IMAGE_MESSAGE = "4c9b2e71-08fa-4d3c-b6e5-7a1f93d0c842"
 WEBHOOK_INBOUND = "6a2d9f7c-e3b1-4085-9c4a-d7e0b1f63a28"
@@ -41,36 +43,9 @@ LABEL_URL = (
 )
 
 
-def at(moment: str) -> datetime:
-    """A 2026 instant written as ``MM-DDTHH:MM:SS.fff`` (UTC)."""
-    return datetime.fromisoformat(f"2026-{moment}+00:00").astimezone(UTC)
-
-
 @pytest.fixture
 def channel():
     return ChannelFactory(platform="comapi", settings=dict(SETTINGS))
-
-
-@pytest.fixture
-def deliver(channel, post_webhook, process):
-    """Post fixtures (in this order) to a channel's webhook, then run the pipeline."""
-
-    def deliver(*names: str, to=None):
-        for name in names:
-            response = post_webhook(to or channel, fixture_bytes("comapi", name))
-            assert response.status_code == 202
-        return process()
-
-    return deliver
-
-
-def no_rows_but_events() -> bool:
-    return not (
-        Conversation.objects.exists()
-        or Participant.objects.exists()
-        or Message.objects.exists()
-        or MessageStatusEvent.objects.exists()
-    )
 
 
 # --- messages ----------------------------------------------------------------------------------

@@ -127,23 +127,6 @@ def legacy_channel() -> Channel:
 
 
 @pytest.fixture
-def deliver(channel, post_webhook, process):
-    """POST fixtures (by name) or documents as webhooks, then run the pipeline."""
-
-    def deliver(*documents: str | dict[str, Any], to: Channel | None = None) -> None:
-        for document in documents:
-            if isinstance(document, str):
-                body = fixture_bytes("enmeshed", document)
-            else:
-                body = json.dumps(document).encode()
-            response = post_webhook(to or channel, body)
-            assert response.status_code == 202, response.content
-        process()
-
-    return deliver
-
-
-@pytest.fixture
 def poll(channel, process):
     """Store a polled document the way the poller does (source "poll"), then run the pipeline."""
 

@@ -96,23 +96,6 @@ def channel():
     return ChannelFactory(platform=PLATFORM)
 
 
-def deliverer(channel: Any, post_webhook: Any, process: Any) -> Any:
-    """Post fixtures (names) or documents (dicts) to ``channel``, then run the pipeline."""
-
-    def deliver(*items: str | dict[str, Any], to: Any = None) -> None:
-        for item in items:
-            body = fixture_bytes(PLATFORM, item) if isinstance(item, str) else item
-            assert post_webhook(to or channel, body).status_code == 202
-        process()
-
-    return deliver
-
-
-@pytest.fixture
-def deliver(channel, post_webhook, process):
-    return deliverer(channel, post_webhook, process)
-
-
 # --- the published signature vectors ----------------------------------------------------------
 
 

@@ -26,7 +26,6 @@ from tests.platforms.test_liveperson import (
     CONV,
     PLATFORM,
     at,
-    deliverer,
     first_change,
     message_id,
     notification,
@@ -43,11 +42,6 @@ MANAGER = "8e0d4b16-2c7a-5f39-9b64-d1a3e7c05f28"
 @pytest.fixture
 def channel():
     return ChannelFactory(platform=PLATFORM)
-
-
-@pytest.fixture
-def deliver(channel, post_webhook, process):
-    return deliverer(channel, post_webhook, process)
 
 
 def conversation_state() -> tuple[Any, ...]:

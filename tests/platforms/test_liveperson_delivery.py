@@ -30,7 +30,6 @@ from tests.platforms.test_liveperson import (
     MESSAGING,
     PLATFORM,
     at,
-    deliverer,
     first_change,
     message_id,
     notification,
@@ -42,11 +41,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def channel():
     return ChannelFactory(platform=PLATFORM)
-
-
-@pytest.fixture
-def deliver(channel, post_webhook, process):
-    return deliverer(channel, post_webhook, process)
 
 
 # --- several changes in one notification ------------------------------------------------------
