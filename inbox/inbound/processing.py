@@ -35,8 +35,8 @@ INBOUND_QUEUE = WorkQueue(
     max_attempts=lambda: settings.INBOUND_MAX_ATTEMPTS,
 )
 
-# Errors that the same event would raise again on every retry.
-PERMANENT = (PayloadError, DataError, OverflowError)
+# Besides PayloadError: errors the same event would raise again on every retry.
+PERMANENT = (DataError, OverflowError)
 
 
 def process_event(event: InboundEvent) -> str:

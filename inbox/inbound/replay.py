@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from inbox.models import InboundEvent, InboundRequest
 
-from .storing import clamp_key, plain_text, split_body, store_items, unstorable
+from .storing import (
+    MAX_EVENT_NAME_LENGTH,
+    clamp_key,
+    plain_text,
+    split_body,
+    store_items,
+    unstorable,
+)
 from .wakeup import wake_workers
 
 
@@ -62,7 +69,7 @@ def replay_requests(requests: Iterable[InboundRequest]) -> Replayed:
                     continue
                 queued += updated.update(
                     request=request,
-                    event_name=plain_text(item.event_name)[:200],
+                    event_name=plain_text(item.event_name)[:MAX_EVENT_NAME_LENGTH],
                     payload=item.payload,
                     envelope=dict(item.envelope),
                     state=InboundEvent.State.PENDING,
