@@ -73,7 +73,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'switchboard.sqlite3'}"),
 }
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Connections are kept between requests (opening one costs more than a webhook's own work) and
+# checked before reuse, so a database restart costs one failed check, not errors.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and scheduler share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -174,7 +177,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 
 # --- The way in -----------------------------------------------------------------------------
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
-INBOUND_BATCH_SIZE = env.int("INBOUND_BATCH_SIZE", default=100)
+INBOUND_BATCH_SIZE = env.int("INBOUND_BATCH_SIZE", default=500)
 INBOUND_MAX_ATTEMPTS = env.int("INBOUND_MAX_ATTEMPTS", default=8)
 # The sweeper leaves events this young to the task queued for them.
 INBOUND_SWEEP_GRACE_SECONDS = env.int("INBOUND_SWEEP_GRACE_SECONDS", default=30)

@@ -11,10 +11,20 @@ class InboxConfig(AppConfig):
 
         from . import checks, services
 
-        register(events.MessageUpserted, services.apply_message_upserted)
-        register(events.StatusChanged, services.apply_status_changed)
-        register(events.ConversationChanged, services.apply_conversation_changed)
-        register(events.ParticipantChanged, services.apply_participant_changed)
-        register(events.ProfileChanged, services.apply_profile_changed)
+        register(
+            events.ConversationChanged,
+            services.apply_conversations_changed,
+            locks=services.conversation_locks,
+        )
+        register(
+            events.ParticipantChanged,
+            services.apply_participants_changed,
+            locks=services.participant_locks,
+        )
+        register(events.ProfileChanged, services.apply_profiles_changed)
+        register(
+            events.MessageUpserted, services.apply_messages_upserted, locks=services.message_locks
+        )
+        register(events.StatusChanged, services.apply_statuses_changed, locks=services.status_locks)
         register(events.Typing, services.apply_typing)
         checks.register_all()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -43,6 +43,9 @@ class WorkQueue(Generic[W]):
 
         Oldest due first. Rows another worker holds locked are skipped, not waited for.
         """
+        now = timezone.now()
+        if connection.vendor == "postgresql":
+            return self._claim_in_one_statement(size, before or now, now + self.lease)
         with transaction.atomic():
             ids = list(
                 self.due(before=before)
@@ -52,9 +55,21 @@ class WorkQueue(Generic[W]):
             )
             if ids:
                 self.model._default_manager.filter(id__in=ids).update(
-                    attempts=F("attempts") + 1, next_attempt_at=timezone.now() + self.lease
+                    attempts=F("attempts") + 1, next_attempt_at=now + self.lease
                 )
         return ids
+
+    def _claim_in_one_statement(self, size: int, due: datetime, leased: datetime) -> list[int]:
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET attempts = attempts + 1, next_attempt_at = %s"  # noqa: S608
+                f" WHERE id IN (SELECT id FROM {table} WHERE next_attempt_at <= %s"
+                " ORDER BY next_attempt_at, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING id",
+                [leased, due, size],
+            )
+            return sorted(pk for (pk,) in cursor.fetchall())
 
     def exhausted(self, item: W) -> bool:
         """True once ``item`` was claimed more often than it may be attempted."""

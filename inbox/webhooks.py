@@ -21,8 +21,9 @@ from django.views.decorators.http import require_POST
 from .connectors.contract import Headers, SignatureError
 from .connectors.registry import get_connector
 from .inbound import store_request
-from .models import Channel, Source
+from .models import Source
 from .models.fields import Unreadable
+from .services.channels import webhook_channel
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
         return _answer(413, f"body over {limit} bytes")
 
     try:
-        channel = Channel.objects.filter(key=key, platform=platform, is_active=True).first()
+        channel = webhook_channel(platform=platform, key=str(key))
     except DatabaseError:
         logger.exception("database unavailable while looking up a webhook channel")
         return _unavailable()

@@ -12,5 +12,13 @@ class RelationshipsConfig(AppConfig):
         from . import services
 
         # The inbox core never imports this app: its appliers plug in here.
-        register(RelationshipUpserted, services.apply_relationship_upserted)
-        register(RelationshipDecomposed, services.apply_relationship_decomposed)
+        register(
+            RelationshipUpserted,
+            services.apply_relationships_upserted,
+            locks=services.relationship_locks,
+        )
+        register(
+            RelationshipDecomposed,
+            services.apply_relationships_decomposed,
+            locks=services.relationship_locks,
+        )

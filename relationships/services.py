@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from inbox.connectors.events import (
@@ -11,6 +12,7 @@ from inbox.connectors.events import (
     RelationshipUpserted,
     TemplateInfo,
 )
+from inbox.inbound.appliers import Applying
 from inbox.live import Change
 from inbox.models import Channel, InboundEvent
 
@@ -115,3 +117,27 @@ def apply_relationship_decomposed(
         relationship.status = RelationshipStatus.DECOMPOSED
         relationship.save(update_fields=["status", "updated_at"])
     return []
+
+
+def relationship_locks(event: RelationshipUpserted | RelationshipDecomposed) -> tuple[str, ...]:
+    # Two snapshots of one relationship compare revisions: applied side by side, both could
+    # read the older row.
+    return (f"relationship:{event.relationship_id}",)
+
+
+def apply_relationships_upserted(items: Sequence[Applying]) -> list[Change]:
+    changes: list[Change] = []
+    for item in items:
+        changes += apply_relationship_upserted(
+            channel=item.channel, event=item.event, inbound=item.inbound
+        )
+    return changes
+
+
+def apply_relationships_decomposed(items: Sequence[Applying]) -> list[Change]:
+    changes: list[Change] = []
+    for item in items:
+        changes += apply_relationship_decomposed(
+            channel=item.channel, event=item.event, inbound=item.inbound
+        )
+    return changes

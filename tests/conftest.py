@@ -59,9 +59,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def django_db_modify_db_settings() -> None:
     """A test database of this run's own, so that runs side by side never drop each other's."""
     from django.conf import settings
+    from django.db import connection
 
-    test = settings.DATABASES["default"].setdefault("TEST", {})
-    test.setdefault("NAME", f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}")
+    # Django has filled in TEST (NAME None) by now: the connection's own dict is the one used.
+    test = connection.settings_dict.setdefault("TEST", {})
+    if not test.get("NAME"):
+        test["NAME"] = f"test_{connection.settings_dict['NAME']}_{os.getpid()}"
+    settings.DATABASES["default"]["TEST"] = test
 
 
 @pytest.fixture(autouse=True)

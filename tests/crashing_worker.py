@@ -20,13 +20,13 @@ django.setup()
 
 from inbox.connectors.events import MessageUpserted  # noqa: E402
 from inbox.inbound import process_due_events  # noqa: E402
-from inbox.inbound.appliers import REGISTRY  # noqa: E402
+from inbox.inbound.appliers import REGISTRY, Registration  # noqa: E402
 
 
-def die(**_: object) -> None:
+def die(items: object) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-REGISTRY[MessageUpserted] = die
+REGISTRY[MessageUpserted] = Registration(die, REGISTRY[MessageUpserted].locks)
 process_due_events()
 sys.exit("the worker should have died")

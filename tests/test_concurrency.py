@@ -1,4 +1,5 @@
-"""Workers racing on the same new conversation still produce one conversation."""
+"""Workers racing on the same new conversation still produce one conversation: the one holding
+its lock applies, the others hand their events back and take them again when it has committed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from inbox.inbound import process_event
+from inbox.inbound import INBOUND_QUEUE, process_batch, process_due_events
 from inbox.models import Conversation, InboundEvent, Message, Participant
 from tests.factories import ChannelFactory
 from tests.helpers import fixture_json
@@ -28,26 +29,30 @@ def test_eight_concurrent_first_messages_make_one_conversation(post_webhook):
         data["messageId"] = str(uuid.UUID(int=n + 1))
         data["content"] = f"message {n}"
         assert post_webhook(channel, json.dumps(batch).encode()).status_code == 202
-    events = list(InboundEvent.objects.select_related("channel"))
-    assert len(events) == WORKERS
+    assert InboundEvent.objects.count() == WORKERS
 
     start = threading.Barrier(WORKERS)
-    outcomes: list[str] = []
+    outcomes: list[dict[str, int]] = []
 
-    def worker(event: InboundEvent) -> None:
+    def worker() -> None:
         try:
             start.wait(timeout=10)
-            outcomes.append(process_event(event))
+            # Each claims one event (SKIP LOCKED: never the same), then drains what is left.
+            claimed = InboundEvent.objects.filter(id__in=INBOUND_QUEUE.claim(size=1))
+            done = process_batch(list(claimed))
+            done += process_due_events()
+            outcomes.append(dict(done))
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker, args=(e,)) for e in events]
+    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=60)
 
-    assert outcomes == ["processed"] * WORKERS
+    assert sum(o.get("processed", 0) for o in outcomes) == WORKERS
+    assert set(InboundEvent.objects.values_list("state", flat=True)) == {"processed"}
     conversation = Conversation.objects.get()
     assert Message.objects.filter(conversation=conversation).count() == WORKERS
     assert Participant.objects.filter(conversation=conversation).count() == 2

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from inbox.connectors.contract import ChannelContext, PayloadError
 from inbox.connectors.events import Event, Typing
 from inbox.connectors.registry import get_connector
-from inbox.inbound.appliers import applier_for
+from inbox.inbound.appliers import apply_one
 from inbox.inbound.storing import unstorable
 from inbox.models import (
     Attachment,
@@ -179,7 +179,7 @@ def apply_all(channel: Any, events: list[Event], order: list[int]) -> dict[str, 
             for index in order:
                 event = events[index]
                 with transaction.atomic():
-                    applier_for(type(event))(channel=channel, event=event, inbound=None)
+                    apply_one(channel, event)
             result = state(channel)
             raise Rollback
     except Rollback:

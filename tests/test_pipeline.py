@@ -19,7 +19,7 @@ from django.utils import timezone
 from config.celery import app as celery_app
 from inbox.connectors.events import MessageUpserted
 from inbox.inbound import INBOUND_QUEUE, process_due_events, wakeup
-from inbox.inbound.appliers import REGISTRY
+from inbox.inbound.appliers import REGISTRY, Registration
 from inbox.models import InboundEvent, Message
 from inbox.tasks import process_inbound_events, sweep_inbound_events
 from tests.factories import ChannelFactory
@@ -53,12 +53,16 @@ def unreachable_broker():
     reset()
 
 
+def replace_applier(monkeypatch, event_type, applier):
+    monkeypatch.setitem(REGISTRY, event_type, Registration(applier, REGISTRY[event_type].locks))
+
+
 @pytest.fixture
 def broken_applier(monkeypatch):
-    def broken(**kwargs):
+    def broken(items):
         raise RuntimeError("storage hiccup")
 
-    monkeypatch.setitem(REGISTRY, MessageUpserted, broken)
+    replace_applier(monkeypatch, MessageUpserted, broken)
     return broken
 
 
@@ -162,10 +166,10 @@ def test_retries_stop_after_the_last_attempt(channel, post_webhook, broken_appli
 def test_values_that_cannot_fit_a_column_fail_for_good(channel, post_webhook, monkeypatch):
     from django.db import DataError
 
-    def overflowing(**kwargs):
+    def overflowing(items):
         raise DataError("integer out of range")
 
-    monkeypatch.setitem(REGISTRY, MessageUpserted, overflowing)
+    replace_applier(monkeypatch, MessageUpserted, overflowing)
     post_webhook(channel, SENT)
     assert process_due_events() == {"failed": 1}
     event = InboundEvent.objects.get()

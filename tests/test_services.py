@@ -17,7 +17,7 @@ from inbox.connectors.events import (
     Party,
     Typing,
 )
-from inbox.inbound.appliers import REGISTRY, register
+from inbox.inbound.appliers import REGISTRY, apply_one, register
 from inbox.models import Attachment, Conversation
 from inbox.services.attachments import safe_link
 from inbox.services.typing import typing_key
@@ -69,9 +69,9 @@ def message_with(attachment: AttachmentInfo) -> MessageUpserted:
 
 def test_an_attachment_keeps_a_note_of_the_links_it_lost():
     channel = ChannelFactory(platform="scalar")
-    services.apply_message_upserted(
-        channel=channel,
-        event=message_with(
+    apply_one(
+        channel,
+        message_with(
             AttachmentInfo("file-1", url="javascript:steal()", preview="data:image/png;base64,AA")
         ),
     )
@@ -90,37 +90,37 @@ def typing(address: str, on: bool, seconds_ago: float = 0) -> Typing:
 @pytest.fixture
 def chat():
     channel = ChannelFactory(platform="scalar")
-    services.apply_message_upserted(channel=channel, event=message_with(AttachmentInfo("f")))
-    services.participants.participants_for(
-        Conversation.objects.get(), [Party("dispatcher-1")], at=timezone.now()
-    )
+    apply_one(channel, message_with(AttachmentInfo("f")))
+    roster = services.participants.Roster([Conversation.objects.get()])
+    roster.learn(Conversation.objects.get(), [Party("dispatcher-1")], at=timezone.now())
+    roster.save()
     return channel, Conversation.objects.get()
 
 
 def test_each_person_typing_has_a_key_of_their_own(chat):
     channel, conversation = chat
-    services.apply_typing(channel=channel, event=typing("driver-1", True))
-    services.apply_typing(channel=channel, event=typing("dispatcher-1", True))
+    apply_one(channel, typing("driver-1", True))
+    apply_one(channel, typing("dispatcher-1", True))
     assert services.typing_in(conversation=conversation) == ["dispatcher-1", "driver-1"]
     assert typing_key(channel.pk, "chat-1", "driver-1") != typing_key(
         channel.pk, "chat-1", "dispatcher-1"
     )
 
-    services.apply_typing(channel=channel, event=typing("driver-1", False))
+    apply_one(channel, typing("driver-1", False))
     assert services.typing_in(conversation=conversation) == ["dispatcher-1"]
 
 
 def test_a_late_typing_event_does_not_outlive_a_newer_stop(chat):
     channel, conversation = chat
-    services.apply_typing(channel=channel, event=typing("driver-1", False, seconds_ago=1))
-    services.apply_typing(channel=channel, event=typing("driver-1", True, seconds_ago=2))
+    apply_one(channel, typing("driver-1", False, seconds_ago=1))
+    apply_one(channel, typing("driver-1", True, seconds_ago=2))
     assert services.typing_in(conversation=conversation) == []
 
 
 def test_a_replayed_backlog_of_typing_is_ignored(chat, settings):
     channel, conversation = chat
-    changes = services.apply_typing(
-        channel=channel, event=typing("driver-1", True, seconds_ago=settings.TYPING_TTL_SECONDS + 1)
+    changes = apply_one(
+        channel, typing("driver-1", True, seconds_ago=settings.TYPING_TTL_SECONDS + 1)
     )
     assert changes == []
     assert services.typing_in(conversation=conversation) == []
@@ -128,7 +128,7 @@ def test_a_replayed_backlog_of_typing_is_ignored(chat, settings):
 
 def test_typing_reports_a_live_change(chat):
     channel, conversation = chat
-    [change] = services.apply_typing(channel=channel, event=typing("driver-1", True))
+    [change] = apply_one(channel, typing("driver-1", True))
     assert (change.kind, change.conversation_id) == ("typing", conversation.pk)
     assert change.data == {"address": "driver-1", "typing": True}
 
@@ -148,8 +148,8 @@ def test_a_normalized_event_without_an_applier_fails_the_system_check(monkeypatc
 
 def test_an_event_type_cannot_get_a_second_applier():
     with pytest.raises(ValueError, match="already has an applier"):
-        register(Typing, lambda **kwargs: [])
-    register(Typing, REGISTRY[Typing])  # registering the same one again is harmless
+        register(Typing, lambda items: [])
+    register(Typing, REGISTRY[Typing].apply)  # registering the same one again is harmless
 
 
 # --- read state, channels, aliases, templates ----------------------------------------------
@@ -190,7 +190,7 @@ def test_a_provisional_conversation_merges_into_the_one_that_names_its_alias():
         sent_at=timezone.now(),
         text="How did we do?",
     )
-    services.apply_message_upserted(channel=channel, event=survey)
+    apply_one(channel, survey)
     assert Conversation.objects.get().external_id == "dialog-9"
 
     snapshot = ConversationChanged(
@@ -199,7 +199,7 @@ def test_a_provisional_conversation_merges_into_the_one_that_names_its_alias():
         participants=(Party("consumer", role="CONSUMER"),),
         aliases=("dialog-9",),
     )
-    services.apply_conversation_changed(channel=channel, event=snapshot)
+    apply_one(channel, snapshot)
     conversation = Conversation.objects.get()
     assert conversation.external_id == "conv-1"
     assert ConversationAlias.objects.get().conversation == conversation
@@ -214,7 +214,6 @@ def test_a_template_learns_what_a_later_event_knows():
     from inbox.choices import RelationshipDirection
     from inbox.connectors.events import RelationshipUpserted, TemplateInfo
     from relationships.models import RelationshipTemplate
-    from relationships.services import apply_relationship_upserted
 
     channel = ChannelFactory(platform="enmeshed")
 
@@ -228,12 +227,10 @@ def test_a_template_learns_what_a_later_event_knows():
             template=template,
         )
 
-    apply_relationship_upserted(
-        channel=channel, event=upserted(TemplateInfo("RLTbbbbbbbbbbbbbbbbb"))
-    )
-    apply_relationship_upserted(
-        channel=channel,
-        event=upserted(TemplateInfo("RLTbbbbbbbbbbbbbbbbb", is_own=True, created_by="did:e:us")),
+    apply_one(channel, upserted(TemplateInfo("RLTbbbbbbbbbbbbbbbbb")))
+    apply_one(
+        channel,
+        upserted(TemplateInfo("RLTbbbbbbbbbbbbbbbbb", is_own=True, created_by="did:e:us")),
     )
     template = RelationshipTemplate.objects.get()
     assert (template.is_own, template.created_by) == (True, "did:e:us")

@@ -231,15 +231,17 @@ class RelationshipDecomposed:
 
 
 Event = (
-    MessageUpserted
-    | StatusChanged
-    | ConversationChanged
+    ConversationChanged
     | ParticipantChanged
     | ProfileChanged
-    | Typing
     | RelationshipUpserted
     | RelationshipDecomposed
+    | MessageUpserted
+    | StatusChanged
+    | Typing
 )
 
-# Every normalized event type; each must have an applier (a system check makes sure).
+# Every normalized event type; each must have an applier (a system check makes sure). Within a
+# batch they are applied in this order: conversations are known before their messages, and
+# messages before their receipts (any order converges; this one does the least work).
 EVENT_TYPES: tuple[type[Event], ...] = typing.get_args(Event)

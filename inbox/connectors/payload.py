@@ -41,11 +41,25 @@ def _kind(value: object) -> str:
 class Payload:
     """A JSON value read from a platform payload, and the path it was read from."""
 
-    __slots__ = ("path", "value")
+    # The path is spelled out only when an error needs it: reading stays cheap.
+    __slots__ = ("_key", "_parent", "value")
 
     def __init__(self, value: object, path: str = "payload") -> None:
         self.value = value
-        self.path = path
+        self._parent: Payload | None = None
+        self._key: str | int = path
+
+    def _child(self, value: object, key: str | int) -> Payload:
+        child = Payload.__new__(Payload)
+        child.value, child._parent, child._key = value, self, key
+        return child
+
+    @property
+    def path(self) -> str:
+        """Where the value was read, e.g. ``change.event.type`` or ``batch.eventsData[3]``."""
+        if self._parent is None:
+            return str(self._key)
+        return self._parent._child_path(self._key)
 
     def __repr__(self) -> str:
         return f"Payload({self.path})"
@@ -80,7 +94,7 @@ class Payload:
 
     def get(self, key: str) -> Payload:
         """The value at ``key``, which may be missing or null (then a missing Payload)."""
-        return Payload(self._object().get(key), self._child_path(key))
+        return self._child(self._object().get(key), key)
 
     def first(self, *keys: str) -> Payload:
         """The first of ``keys`` whose value is neither missing, null nor ``""``."""
@@ -88,7 +102,7 @@ class Payload:
             child = self.get(key)
             if child.value not in (None, ""):
                 return child
-        return Payload(None, self._child_path("|".join(keys)))
+        return self._child(None, "|".join(keys))
 
     def __contains__(self, key: str) -> bool:
         return self._object().get(key) is not None
@@ -131,7 +145,7 @@ class Payload:
         """The items of a list, each with its index in the path."""
         if not isinstance(self.value, list):
             raise PayloadError(f"{self.path} is missing or not a list (got {_kind(self.value)})")
-        return [Payload(item, f"{self.path}[{index}]") for index, item in enumerate(self.value)]
+        return [self._child(item, index) for index, item in enumerate(self.value)]
 
     def optional_elements(self) -> list[Payload]:
         """The items of a list that may be missing (then empty)."""

@@ -6,7 +6,7 @@ Every source (webhook, websocket listener, poller) calls :func:`store_request`; 
 core importing them.
 """
 
-from .processing import INBOUND_QUEUE, process_due_events, process_event
+from .processing import INBOUND_QUEUE, process_batch, process_due_events, process_event
 from .pruning import prune_inbound
 from .replay import replay_events, replay_requests
 from .storing import Stored, store_request
@@ -14,6 +14,7 @@ from .storing import Stored, store_request
 __all__ = [
     "INBOUND_QUEUE",
     "Stored",
+    "process_batch",
     "process_due_events",
     "process_event",
     "prune_inbound",

@@ -1,39 +1,91 @@
 """Which service applies which normalized event: registered explicitly at app start.
 
+An applier takes a batch — every event of its type in a claimed batch, in arrival order — and
+applies them together with bulk reads and writes, reporting what it changed as live
+``Change`` values. One event alone is a batch of one (:func:`apply_one`). Appliers of a batch run
+in the order of ``EVENT_TYPES`` (snapshots before messages before receipts).
+
+Beside the applier, each type names the locks its events take (``locks(event)``: conversation
+external ids, or other keys), so the way in can take them all up front, without waiting.
+
 ``inbox`` registers its appliers in ``InboxConfig.ready()`` and ``relationships`` in its own, so
-the core needs no import of the apps that plug in. A system check (``inbox.checks``) fails when
-a normalized event type has no applier.
+the core needs no import of the apps that plug in. A system check (``inbox.checks``) fails when a
+normalized event type has no applier.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from inbox.connectors.events import EVENT_TYPES, Event
 from inbox.live import Change
 
-# An applier applies one normalized event and reports what it changed:
-# ``applier(*, channel, event, inbound) -> list[Change]``.
-Applier = Callable[..., Sequence[Change]]
-
-REGISTRY: dict[type[Event], Applier] = {}
+if TYPE_CHECKING:
+    from inbox.models import Channel, InboundEvent
 
 
-def register(event_type: type[Event], applier: Applier) -> None:
+@dataclass(frozen=True)
+class Applying:
+    """One normalized event to apply, with its channel and the stored event it came from."""
+
+    channel: Channel
+    event: Any  # one of connectors.events.Event
+    inbound: InboundEvent | None = None
+
+
+Applier = Callable[[Sequence[Applying]], Sequence[Change]]
+Locks = Callable[[Any], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    apply: Applier
+    locks: Locks
+
+
+REGISTRY: dict[type[Event], Registration] = {}
+
+
+def no_locks(event: Any) -> tuple[str, ...]:
+    return ()
+
+
+def register(event_type: type[Event], applier: Applier, *, locks: Locks = no_locks) -> None:
     """Make ``applier`` the one that applies ``event_type``; registering another is an error."""
     known = REGISTRY.get(event_type)
-    if known is not None and known is not applier:
-        raise ValueError(f"{event_type.__name__} already has an applier: {known.__qualname__}")
-    REGISTRY[event_type] = applier
+    if known is not None and known.apply is not applier:
+        raise ValueError(
+            f"{event_type.__name__} already has an applier: {known.apply.__qualname__}"
+        )
+    REGISTRY[event_type] = Registration(applier, locks)
 
 
-def applier_for(event_type: type[Any]) -> Applier:
-    """The registered applier; raises ``LookupError`` when there is none."""
+def registration(event_type: type[Any]) -> Registration:
+    """The registered applier and locks; raises ``LookupError`` when there is none."""
     try:
         return REGISTRY[event_type]
     except KeyError:
         raise LookupError(f"no applier registered for {event_type.__name__}") from None
+
+
+def apply_all(items: Sequence[Applying]) -> list[Change]:
+    """Apply a batch: each type's events together, the types in ``EVENT_TYPES`` order."""
+    changes: list[Change] = []
+    for event_type in EVENT_TYPES:
+        batch = [item for item in items if type(item.event) is event_type]
+        if batch:
+            changes += registration(event_type).apply(batch)
+    unknown = {type(item.event) for item in items} - set(EVENT_TYPES)
+    if unknown:
+        raise LookupError(f"no applier registered for {', '.join(t.__name__ for t in unknown)}")
+    return changes
+
+
+def apply_one(channel: Channel, event: Any, inbound: InboundEvent | None = None) -> list[Change]:
+    """Apply one normalized event (a batch of one)."""
+    return list(registration(type(event)).apply([Applying(channel, event, inbound)]))
 
 
 def unregistered() -> list[type[Event]]:

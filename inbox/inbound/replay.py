@@ -19,9 +19,10 @@ from inbox.models import InboundEvent, InboundRequest
 from .storing import (
     MAX_EVENT_NAME_LENGTH,
     clamp_key,
+    event_rows,
+    insert_events,
     plain_text,
     split_body,
-    store_items,
     unstorable,
 )
 from .wakeup import wake_workers
@@ -59,7 +60,7 @@ def replay_requests(requests: Iterable[InboundRequest]) -> Replayed:
             request.error, request.item_count = error, len(items)
             request.save(update_fields=["error", "item_count"])
             now = timezone.now()
-            store_items(channel=request.channel, request=request, items=items, received_at=now)
+            insert_events(request, event_rows(request.channel, items, now))
             for item in items:
                 updated = InboundEvent.objects.filter(
                     channel=request.channel, dedup_key=clamp_key(item.dedup_key)

@@ -12,15 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inbox.connectors.contract import Item, PayloadError
 from inbox.connectors.registry import get_connector
+from inbox.db import array_casts, columns_of, insert_values, prepare_column
 from inbox.models import Channel, InboundEvent, InboundRequest
 
 from .wakeup import wake_workers
@@ -51,27 +52,90 @@ def store_request(
     """
     items, error = split_body(channel.platform, body)
     now = timezone.now()
-    with transaction.atomic():
-        request, created = InboundRequest.objects.get_or_create(
-            channel=channel,
-            body_sha256=hashlib.sha256(body).hexdigest(),
-            defaults={
-                "source": source,
-                "body": body,
-                "headers": {plain_text(k): plain_text(v) for k, v in (headers or {}).items()},
-                "received_at": now,
-                "item_count": len(items),
-                "error": error,
-            },
-        )
-        if not created and (request.error, request.item_count) != (error, len(items)):
-            # The same bytes split differently now (the code changed): keep the current word.
-            request.error, request.item_count = error, len(items)
-            request.save(update_fields=["error", "item_count"])
-        new = store_items(channel=channel, request=request, items=items, received_at=now)
-        if new:
-            transaction.on_commit(wake_workers)
+    request = InboundRequest(
+        channel=channel,
+        source=source,
+        body=body,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        headers={plain_text(k): plain_text(v) for k, v in (headers or {}).items()},
+        received_at=now,
+        item_count=len(items),
+        error=error,
+    )
+    rows = event_rows(channel, items, now)
+    if connection.vendor == "postgresql":
+        new = _store_in_one_statement(request, rows)
+    else:
+        with transaction.atomic():
+            stored, created = InboundRequest.objects.get_or_create(
+                channel=channel,
+                body_sha256=request.body_sha256,
+                defaults={f: getattr(request, f) for f in REQUEST_COLUMNS[1:]},
+            )
+            if not created and (stored.error, stored.item_count) != (error, len(items)):
+                stored.error, stored.item_count = error, len(items)
+                stored.save(update_fields=["error", "item_count"])
+            request = stored
+            new = insert_events(request, rows)
+    if new:
+        transaction.on_commit(wake_workers)
     return Stored(request=request, items=len(items), new=new, error=error)
+
+
+# The request's columns, then the events' (beside channel and request), in insert order.
+REQUEST_COLUMNS = (
+    "channel",
+    "source",
+    "body",
+    "body_sha256",
+    "headers",
+    "received_at",
+    "item_count",
+    "error",
+)
+EVENT_COLUMNS = (
+    "event_name",
+    "dedup_key",
+    "payload",
+    "envelope",
+    "state",
+    "attempts",
+    "error",
+    "received_at",
+    "processed_at",
+    "next_attempt_at",
+)
+
+
+def _store_in_one_statement(request: InboundRequest, rows: Sequence[InboundEvent]) -> int:
+    """Insert the request (or find it: the same bytes again) and its new events in one
+    statement, so a delivery costs one round trip. Returns how many new events are pending."""
+    request_fields = columns_of(InboundRequest, REQUEST_COLUMNS)
+    event_fields = columns_of(InboundEvent, EVENT_COLUMNS)
+    quote = connection.ops.quote_name
+    sql = (
+        "WITH request AS ("  # noqa: S608 - names come from the models
+        f" INSERT INTO {quote(InboundRequest._meta.db_table)}"
+        f" ({', '.join(quote(f.column) for f in request_fields)})"
+        f" VALUES ({', '.join(['%s'] * len(request_fields))})"
+        " ON CONFLICT (channel_id, body_sha256) DO UPDATE"
+        " SET item_count = EXCLUDED.item_count, error = EXCLUDED.error"
+        " RETURNING id),"
+        f" stored AS (INSERT INTO {quote(InboundEvent._meta.db_table)}"
+        f" (channel_id, request_id, {', '.join(quote(f.column) for f in event_fields)})"
+        f" SELECT %s, request.id, item.* FROM request, unnest({array_casts(event_fields)}) AS item"
+        " ON CONFLICT (channel_id, dedup_key) DO NOTHING RETURNING state)"
+        " SELECT (SELECT id FROM request), count(*) FILTER (WHERE state = 'pending') FROM stored"
+    )
+    params = [
+        *(prepare_column(f, [getattr(request, f.attname)])[0] for f in request_fields),
+        request.channel_id,
+        *(prepare_column(f, [getattr(row, f.attname) for row in rows]) for f in event_fields),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        request.pk, new = cursor.fetchone()
+    return int(new)
 
 
 def split_body(platform: str, body: bytes) -> tuple[list[Item], str]:
@@ -102,10 +166,11 @@ def _integer(digits: str) -> int | OverlongInteger:
         return OverlongInteger(digits)
 
 
-def store_items(
-    *, channel: Channel, request: InboundRequest, items: list[Item], received_at: Any
-) -> int:
-    """Insert the items not stored yet as events; returns how many were new."""
+def event_rows(
+    channel: Channel, items: Sequence[Item], received_at: datetime
+) -> list[InboundEvent]:
+    """The events of ``items`` as they are stored (not saved yet): one per dedup key, pending,
+    or failed with the reason when the item cannot be stored as JSON."""
     rows: dict[str, InboundEvent] = {}
     for item in items:
         key = clamp_key(item.dedup_key)
@@ -114,7 +179,6 @@ def store_items(
             key,
             InboundEvent(
                 channel=channel,
-                request=request,
                 event_name=plain_text(item.event_name)[:MAX_EVENT_NAME_LENGTH],
                 dedup_key=key,
                 payload=None if reason else item.payload,
@@ -126,13 +190,30 @@ def store_items(
                 next_attempt_at=None if reason else received_at,
             ),
         )
-    known = set(
-        InboundEvent.objects.filter(channel=channel, dedup_key__in=rows).values_list(
-            "dedup_key", flat=True
+    return list(rows.values())
+
+
+def insert_events(request: InboundRequest, rows: Sequence[InboundEvent]) -> int:
+    """Insert the events not stored yet (by dedup key) for ``request``; returns how many
+    pending ones were new."""
+    for row in rows:
+        row.request = request
+    if connection.vendor == "postgresql":
+        fields = columns_of(InboundEvent, ("channel", "request", *EVENT_COLUMNS))
+        states = insert_values(
+            InboundEvent,
+            fields,
+            [[getattr(row, f.attname) for row in rows] for f in fields],
+            ignore_conflicts=True,
+            returning="state",
         )
+        return states.count(InboundEvent.State.PENDING)
+    known = set(
+        InboundEvent.objects.filter(
+            channel_id=request.channel_id, dedup_key__in=[row.dedup_key for row in rows]
+        ).values_list("dedup_key", flat=True)
     )
-    fresh = [row for key, row in rows.items() if key not in known]
-    # A concurrent delivery of the same item may still win the race: the unique key drops ours.
+    fresh = [row for row in rows if row.dedup_key not in known]
     InboundEvent.objects.bulk_create(fresh, ignore_conflicts=True)
     return sum(1 for row in fresh if row.state == InboundEvent.State.PENDING)
 

@@ -2,31 +2,37 @@
 writes.
 
 The ``apply_*`` functions are the appliers of the way in (registered in ``InboxConfig.ready``):
-each applies one normalized event, is idempotent — applying any set of events any number of
-times, in any order, converges to the same rows (unique keys, forward-only statuses, "only if
-newer" for snapshots) — and reports what it changed as live ``Change`` values.
+each applies a batch of one normalized event type in a few bulk queries, is idempotent —
+applying any set of events any number of times, in any order, converges to the same rows (unique
+keys, forward-only statuses, "only if newer" for snapshots) — and reports what it changed as live
+``Change`` values. The ``*_locks`` functions name the conversations an event's applier writes to.
 """
 
 from .channels import create_channel, update_channel
 from .conversations import (
-    apply_conversation_changed,
-    apply_participant_changed,
-    apply_profile_changed,
+    apply_conversations_changed,
+    apply_participants_changed,
+    apply_profiles_changed,
+    conversation_locks,
+    participant_locks,
 )
-from .messages import apply_message_upserted, apply_status_changed, refresh_delivery
+from .messages import apply_messages_upserted, apply_statuses_changed, message_locks, status_locks
 from .read_state import mark_read
 from .typing import apply_typing, typing_in
 
 __all__ = [
-    "apply_conversation_changed",
-    "apply_message_upserted",
-    "apply_participant_changed",
-    "apply_profile_changed",
-    "apply_status_changed",
+    "apply_conversations_changed",
+    "apply_messages_upserted",
+    "apply_participants_changed",
+    "apply_profiles_changed",
+    "apply_statuses_changed",
     "apply_typing",
+    "conversation_locks",
     "create_channel",
     "mark_read",
-    "refresh_delivery",
+    "message_locks",
+    "participant_locks",
+    "status_locks",
     "typing_in",
     "update_channel",
 ]

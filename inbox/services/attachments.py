@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from inbox.connectors.events import AttachmentInfo
+from inbox.db import insert_rows, update_rows
 from inbox.models import Attachment, Message
 
 logger = logging.getLogger(__name__)
@@ -37,40 +39,54 @@ def safe_link(value: str) -> tuple[str, str]:
     return "", f"dropped a {scheme}: link"
 
 
-def store_attachments(message: Message, attachments: Iterable[AttachmentInfo]) -> None:
-    """Create the message's attachments, or fill in what an earlier event did not know."""
-    existing = {a.external_id: a for a in message.attachments.all()}
-    for info in attachments:
-        url, url_note = safe_link(info.url)
-        preview, preview_note = safe_link(info.preview)
-        values = {
-            "filename": info.filename[:255],
-            "mime_type": info.mime_type[:120],
-            "size": info.size,
-            "caption": info.caption,
-            "preview": preview,
-            "url": url[:2048],
-        }
-        note = "; ".join(n for n in (url_note, preview_note) if n)
-        if note:
-            logger.info("attachment %r of message %s: %s", info.external_id, message.pk, note)
-        row = existing.get(info.external_id[:1024])
-        if row is None:
-            Attachment.objects.bulk_create(
-                [
-                    Attachment(
-                        message=message, external_id=info.external_id[:1024], note=note, **values
-                    )
-                ],
-                ignore_conflicts=True,
-            )
-            continue
-        # A webhook may know only the file id and a later poll the full metadata: fill gaps.
-        gaps = [f for f, v in values.items() if v not in ("", None) and not getattr(row, f)]
-        for name in gaps:
-            setattr(row, name, values[name])
-        if note and not row.note:
-            row.note = note
-            gaps.append("note")
-        if gaps:
-            row.save(update_fields=gaps)
+def store_attachments(found: Sequence[tuple[Message, Sequence[AttachmentInfo]]]) -> None:
+    """Create the messages' attachments, or fill in what an earlier event did not know."""
+    found = [(message, infos) for message, infos in found if infos]
+    if not found:
+        return
+    existing = {
+        (a.message_id, a.external_id): a
+        for a in Attachment.objects.filter(message_id__any={m.pk for m, _ in found})
+    }
+    new: dict[tuple[int, str], Attachment] = {}
+    filled: dict[int, Attachment] = {}
+    for message, infos in found:
+        for info in infos:
+            key = (message.pk, info.external_id[:1024])
+            values, note = _values(info, message)
+            row = existing.get(key) or new.get(key)
+            if row is None:
+                new[key] = Attachment(message=message, external_id=key[1], note=note, **values)
+                continue
+            # A webhook may know only the file id and a later poll the full metadata: fill gaps.
+            gaps = [f for f, v in values.items() if v not in ("", None) and not getattr(row, f)]
+            for name in gaps:
+                setattr(row, name, values[name])
+            if note and not row.note:
+                row.note = note
+                gaps.append("note")
+            if gaps and row.pk is not None:
+                filled[row.pk] = row
+    insert_rows(new.values(), ignore_conflicts=True)
+    if filled:
+        update_rows(filled.values(), [*FILLED_FIELDS, "note"])
+
+
+FILLED_FIELDS = ("filename", "mime_type", "size", "caption", "preview", "url")
+
+
+def _values(info: AttachmentInfo, message: Message) -> tuple[dict[str, Any], str]:
+    url, url_note = safe_link(info.url)
+    preview, preview_note = safe_link(info.preview)
+    note = "; ".join(n for n in (url_note, preview_note) if n)
+    if note:
+        logger.info("attachment %r of message %s: %s", info.external_id, message.pk, note)
+    values = {
+        "filename": info.filename[:255],
+        "mime_type": info.mime_type[:120],
+        "size": info.size,
+        "caption": info.caption,
+        "preview": preview,
+        "url": url[:2048],
+    }
+    return values, note

@@ -1,11 +1,14 @@
-"""Channels: creating them and changing their settings and secrets."""
+"""Channels: creating them, changing their settings and secrets, finding them for webhooks."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from inbox.choices import Platform
 from inbox.models import Channel
@@ -70,3 +73,28 @@ def update_channel(
             channel.credentials = merged
         channel.save()
     return channel
+
+
+# --- the channel a webhook URL names -------------------------------------------------------------
+
+# Looked up on every delivery: kept in this process for a few seconds, secrets decrypted once.
+# A change to a channel reaches other processes within this time; this one's at once.
+WEBHOOK_CHANNEL_SECONDS = 5.0
+_webhook_channels: dict[tuple[str, str], tuple[float, Channel | None]] = {}
+
+
+def webhook_channel(*, platform: str, key: str) -> Channel | None:
+    """The active ``platform`` channel with webhook key ``key``, or None. Raises
+    ``DatabaseError`` when the database cannot answer."""
+    now = time.monotonic()
+    known = _webhook_channels.get((platform, key))
+    if known is not None and known[0] > now:
+        return known[1]
+    channel = Channel.objects.filter(key=key, platform=platform, is_active=True).first()
+    _webhook_channels[(platform, key)] = (now + WEBHOOK_CHANNEL_SECONDS, channel)
+    return channel
+
+
+@receiver([post_save, post_delete], sender=Channel)
+def _forget_webhook_channels(**_: Any) -> None:
+    _webhook_channels.clear()

@@ -1,51 +1,140 @@
-"""Messages and their delivery: upserts, receipts and the derived status."""
+"""Messages and their receipts, applied a batch at a time.
+
+A batch costs a fixed handful of queries whatever its size: conversations and participants found
+or created together, messages inserted and updated in bulk, the status history folded for every
+touched message at once (:mod:`.delivery`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from django.utils import timezone
 
-from inbox.choices import Step
-from inbox.connectors.events import MessageUpserted, StatusChanged, StatusObserved
-from inbox.db import lock_conversation
-from inbox.live import Change, Kind
-from inbox.models import (
-    STATUS_RANK,
-    Channel,
-    Conversation,
-    InboundEvent,
-    Message,
-    MessageStatus,
-    MessageStatusEvent,
-    Recipient,
-)
+from inbox.connectors.events import MessageUpserted, StatusChanged
+from inbox.db import insert_rows, update_rows
+from inbox.inbound.appliers import Applying
+from inbox.live import Change
+from inbox.models import Conversation, Message
 
 from .attachments import store_attachments
-from .conversations import conversation_for, conversation_updated
-from .participants import participants_for
+from .conversations import conversation_updated, find_conversations
+from .delivery import fold, observe
+from .participants import Roster
 
-STEP_STATUS = {
-    Step.SENT: MessageStatus.SENT,
-    Step.DELIVERED: MessageStatus.DELIVERED,
-    Step.READ: MessageStatus.READ,
-}
+TOUCH_FIELDS = ["last_position", "last_message", "last_activity_at", "updated_at"]
 
 
-def apply_message_upserted(
-    *, channel: Channel, event: MessageUpserted, inbound: InboundEvent | None = None
-) -> list[Change]:
-    """Store the message as the platform knows it now; report what a user would see change."""
-    conversation, created = conversation_for(channel, event.conversation)
-    sent_at = event.sent_at or (inbound.received_at if inbound else timezone.now())
-    people = participants_for(
-        conversation, [event.sender, *event.conversation.participants], at=sent_at
+def message_locks(event: MessageUpserted) -> tuple[str, ...]:
+    return (event.conversation.external_id,)
+
+
+def apply_messages_upserted(items: Sequence[Applying]) -> list[Change]:
+    """Store each message as the platform knows it now (the latest word on the content wins;
+    a message never moves to another conversation); report what a user would see change."""
+    now = timezone.now()
+    found = find_conversations((i.channel, i.event.conversation) for i in items)
+    conversation_of = [found[(i.channel.pk, i.event.conversation.external_id)] for i in items]
+    sent_at = [i.event.sent_at or (i.inbound.received_at if i.inbound else now) for i in items]
+    roster = Roster(found.all())
+    for item, conversation, at in zip(items, conversation_of, sent_at, strict=True):
+        roster.learn(
+            conversation, [item.event.sender, *item.event.conversation.participants], at=at
+        )
+    roster.save()
+
+    stored = _stored_messages(items)
+    new: dict[tuple[int, str], Message] = {}
+    changed: dict[int, tuple[Message, set[str]]] = {}
+    messages: list[Message] = []
+    for item, conversation, at in zip(items, conversation_of, sent_at, strict=True):
+        event: MessageUpserted = item.event
+        key = (item.channel.pk, event.message_id)
+        values = _content(event, at, roster.get(conversation, event.sender.address))
+        message = new.get(key) or stored.get(key)
+        if message is None:
+            conversation.last_position += 1
+            message = Message(
+                channel=item.channel,
+                external_id=event.message_id,
+                conversation=conversation,
+                position=conversation.last_position,
+                updated_at=now,
+                **values,
+            )
+            new[key] = message
+        else:
+            fields = {f for f, v in values.items() if getattr(message, f) != v}
+            for name in fields:
+                setattr(message, name, values[name])
+            if fields and key not in new:
+                message.updated_at = now
+                changed.setdefault(message.pk, (message, set()))[1].update(fields)
+
+        messages.append(message)
+    insert_rows(new.values())
+    if changed:
+        union = set().union(*(fields for _, fields in changed.values())) - {"sender_id"}
+        if any("sender_id" in fields for _, fields in changed.values()):
+            union.add("sender")
+        update_rows([m for m, _ in changed.values()], [*union, "updated_at"])
+
+    _titles_from_first_messages(items, conversation_of)
+    relinked = _link_replies(list(new.values()) + [m for m, _ in changed.values()])
+    store_attachments([(m, i.event.attachments) for i, m in zip(items, messages, strict=True)])
+    by_key = {(m.channel_id, m.external_id or ""): m for m in messages}
+    observed = observe(
+        ((i.channel, o, i.inbound) for i in items for o in i.event.statuses), messages=by_key
     )
-    fields: dict[str, Any] = {
+    delivered = fold(
+        list(by_key.values()),
+        observed,
+        new={m.pk for m in new.values()},
+        named=_named_recipients(items, messages),
+    )
+
+    created = {id(m) for m in new.values()}
+    touched: dict[int, Conversation] = {c.pk: c for c in conversation_of if c.pk in found.created}
+    for conversation, message in zip(conversation_of, messages, strict=True):
+        if touch_conversation(conversation, message) or id(message) in created:
+            touched[conversation.pk] = conversation
+    for conversation in touched.values():
+        conversation.updated_at = now
+    if touched:
+        update_rows(touched.values(), TOUCH_FIELDS)
+
+    created_pks = {m.pk for m in new.values()}
+    updated_pks = (changed.keys() | delivered | relinked) - created_pks
+    by_pk = {m.pk: m for m in messages}
+    changes = [
+        Change("message.created", m.channel_id, m.conversation_id, m.pk) for m in new.values()
+    ]
+    changes += [
+        Change("message.updated", by_pk[pk].channel_id, by_pk[pk].conversation_id, pk)
+        for pk in sorted(updated_pks)
+        if pk in by_pk
+    ]
+    return changes + [conversation_updated(c) for c in touched.values()]
+
+
+def _stored_messages(items: Sequence[Applying]) -> dict[tuple[int, str], Message]:
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for item in items:
+        wanted[item.channel.pk].add(item.event.message_id)
+    stored = {}
+    for channel_id, external_ids in wanted.items():
+        for message in Message.objects.filter(channel_id=channel_id, external_id__any=external_ids):
+            stored[(channel_id, message.external_id or "")] = message
+    return stored
+
+
+def _content(event: MessageUpserted, sent_at: Any, sender: Any) -> dict[str, Any]:
+    # The sender by id: comparing ids needs no query for the stored sender.
+    return {
         "direction": event.direction,
-        "sender": people.get(event.sender.address),
+        "sender_id": sender.pk if sender is not None else None,
         "sent_at": sent_at,
         "text": event.text,
         "subject": event.subject[:300],
@@ -56,186 +145,111 @@ def apply_message_upserted(
         "reply_to_external_id": event.reply_to[:255],
         "sequence": event.sequence,
     }
-    message, new = Message.objects.get_or_create(
-        channel=channel,
-        external_id=event.message_id,
-        defaults={
-            **fields,
-            "conversation": conversation,
-            "position": conversation.last_position + 1,
-        },
-    )
-    changed = []
-    if new:
-        conversation.last_position = message.position
-    else:
-        # The platform's latest word on the content wins; the conversation never moves.
-        changed = [f for f, v in fields.items() if getattr(message, f) != v]
-        for name in changed:
-            setattr(message, name, fields[name])
-        if changed:
-            message.save(update_fields=[*changed, "updated_at"])
-    _title_from_first_message(conversation, message, event.conversation.title)
-    _link_replies(channel, message)
-    store_attachments(message, event.attachments)
-    _recipients(message, event)
-    observe(channel, event.statuses, inbound)
-    delivery_changed = refresh_delivery(message=message)
-    touched = touch_conversation(conversation, message)
-    if new or touched or created:
-        conversation.save(
-            update_fields=["last_position", "last_message", "last_activity_at", "updated_at"]
-        )
-    kind: Kind = "message.created" if new else "message.updated"
-    changes = []
-    if new or changed or delivery_changed:
-        changes.append(Change(kind, channel.pk, conversation.pk, message.pk))
-    if new or touched or created:
-        changes.append(conversation_updated(conversation))
-    return changes
 
 
-def _title_from_first_message(
-    conversation: Conversation, message: Message, title: str | None
+def _titles_from_first_messages(
+    items: Sequence[Applying], conversation_of: Sequence[Conversation]
 ) -> None:
-    """A title carried by messages (an enmeshed Mail's subject) is the first message's, whatever
-    order the messages arrive in."""
-    if title is None or conversation.title == title[:300]:
-        return
-    first = conversation.messages.order_by("sent_at", "sequence", "external_id").first()
-    if first == message:
-        conversation.title = title[:300]
-        conversation.save(update_fields=["title", "updated_at"])
-
-
-def _link_replies(channel: Channel, message: Message) -> None:
-    if message.reply_to_external_id and message.reply_to_id is None:
-        original = Message.objects.filter(
-            channel=channel, external_id=message.reply_to_external_id
-        ).first()
-        if original is not None:
-            message.reply_to = original
-            message.save(update_fields=["reply_to", "updated_at"])
-    Message.objects.filter(
-        channel=channel, reply_to_external_id=message.external_id, reply_to__isnull=True
-    ).update(reply_to=message)
-
-
-def _recipients(message: Message, event: MessageUpserted) -> None:
-    rows = [
-        Recipient(
-            message=message,
-            address=p.address,
-            relationship_external_id=event.relationship_ids.get(p.address, ""),
-        )
-        for p in event.recipients
-        if p.address
-    ]
-    if rows:
-        Recipient.objects.bulk_create(rows, ignore_conflicts=True)
-    for address, relationship_id in event.relationship_ids.items():
-        message.recipients.filter(address=address, relationship_external_id="").update(
-            relationship_external_id=relationship_id
-        )
-
-
-def observe(
-    channel: Channel, observations: Iterable[StatusObserved], inbound: InboundEvent | None
-) -> None:
-    """Add observations to the status history (each distinct observation once)."""
-    fallback = inbound.received_at if inbound else timezone.now()
-    rows = [
-        MessageStatusEvent(
-            channel=channel,
-            message_external_id=o.message_id,
-            step=o.step or "",
-            flag=o.flag[:40],
-            participant=o.participant[:255],
-            at=o.at or fallback,
-            inbound_event=inbound,
-        )
-        for o in observations
-    ]
-    if rows:
-        MessageStatusEvent.objects.bulk_create(rows, ignore_conflicts=True)
-
-
-def apply_status_changed(
-    *, channel: Channel, event: StatusChanged, inbound: InboundEvent | None = None
-) -> list[Change]:
-    lock_conversation(channel.pk, event.conversation_id)
-    observe(channel, [event.observation], inbound)
-    message = Message.objects.filter(
-        channel=channel, external_id=event.observation.message_id
-    ).first()
-    # Without its message the observation waits, stored, until the message arrives.
-    if message is None or not refresh_delivery(message=message):
-        return []
-    return [Change("message.updated", channel.pk, message.conversation_id, message.pk)]
-
-
-def refresh_delivery(*, message: Message) -> bool:
-    """Fold the message's whole status history into its status and its recipients.
-
-    Derived from the full set of observations, so the order they arrived in does not matter;
-    statuses only move forward. Returns whether anything a user sees changed.
-    """
-    MessageStatusEvent.objects.filter(
-        channel_id=message.channel_id, message_external_id=message.external_id, message__isnull=True
-    ).update(message=message)
-    events = list(message.status_events.all())
-    recipients = {r.address: r for r in message.recipients.all()}
-    newcomers = {e.participant for e in events if e.participant} - recipients.keys()
-    if newcomers:
-        Recipient.objects.bulk_create(
-            [Recipient(message=message, address=a) for a in sorted(newcomers)],
-            ignore_conflicts=True,
-        )
-        recipients = {r.address: r for r in message.recipients.all()}
-
-    changed = bool(newcomers)
-    best = _best_status(message.status, (e.step for e in events))
-    recalled = min((e.at for e in events if e.step == Step.RECALLED), default=None)
-    if (best, recalled) != (message.status, message.recalled_at):
-        message.status, message.recalled_at = best, recalled
-        message.save(update_fields=["status", "recalled_at", "updated_at"])
-        changed = True
-
-    for address, recipient in recipients.items():
-        mine = [e for e in events if e.participant in (address, "")]
-        values = {
-            "status": _best_status(MessageStatus.SENT, (e.step for e in mine)),
-            "delivered_at": min(
-                (e.at for e in mine if e.step in (Step.DELIVERED, Step.READ)), default=None
+    """A title carried by messages (an enmeshed group Mail's subject) is the first message's,
+    whatever order the messages arrive in."""
+    titled = {
+        c.pk: (c, item.event.conversation.title[:300])
+        for item, c in zip(items, conversation_of, strict=True)
+        if item.event.conversation.title is not None
+    }
+    for conversation, _ in titled.values():
+        first = conversation.messages.order_by("sent_at", "sequence", "external_id").first()
+        title = next(
+            (
+                item.event.conversation.title[:300]
+                for item in items
+                if first is not None
+                and item.event.message_id == first.external_id
+                and item.event.conversation.title is not None
             ),
-            "read_at": min((e.at for e in mine if e.step == Step.READ), default=None),
-            "flags": _flags(mine),
-        }
-        fields = [f for f, v in values.items() if getattr(recipient, f) != v]
-        for name in fields:
-            setattr(recipient, name, values[name])
-        if fields:
-            recipient.save(update_fields=fields)
-            changed = True
-    return changed
+            None,
+        )
+        if title is not None and conversation.title != title:
+            conversation.title = title
+            conversation.save(update_fields=["title", "updated_at"])
 
 
-def _best_status(current: str, steps: Iterable[str]) -> str:
-    best = MessageStatus(current)
-    for step in steps:
-        status = STEP_STATUS.get(Step(step)) if step else None
-        if status is not None and STATUS_RANK[status] > STATUS_RANK[best]:
-            best = status
-    return best.value
+def _link_replies(messages: Sequence[Message]) -> set[int]:
+    """Point replies at their originals, whichever of the two arrives first; returns the ids of
+    the messages that changed."""
+    if not messages:
+        return set()
+    by_channel: dict[int, list[Message]] = defaultdict(list)
+    for message in messages:
+        by_channel[message.channel_id].append(message)
+    relinked: dict[int, Message] = {}
+    for channel_id, own in by_channel.items():
+        known = {m.external_id: m for m in own}
+        wanting = [m for m in own if m.reply_to_external_id and m.reply_to_id is None]
+        missing = {m.reply_to_external_id for m in wanting} - known.keys()
+        if missing:
+            known.update(
+                (m.external_id, m)
+                for m in Message.objects.filter(channel_id=channel_id, external_id__any=missing)
+            )
+        for message in wanting:
+            original = known.get(message.reply_to_external_id)
+            if original is not None and original.pk != message.pk:
+                message.reply_to = original
+                relinked[message.pk] = message
+        # Replies that arrived before these originals were waiting for them.
+        for reply in Message.objects.filter(
+            channel_id=channel_id, reply_to_external_id__any=known.keys(), reply_to__isnull=True
+        ).exclude(pk__any=relinked):
+            original = known.get(reply.reply_to_external_id)
+            if original is not None:
+                reply.reply_to = original
+                relinked[reply.pk] = reply
+    if relinked:
+        update_rows(relinked.values(), ["reply_to"])
+    return set(relinked)
 
 
-def _flags(events: Iterable[MessageStatusEvent]) -> dict[str, str]:
-    """Per-recipient platform flags (not delivery steps), each with its first time."""
-    flags: dict[str, datetime] = {}
-    for e in events:
-        if e.flag:
-            flags[e.flag] = min(e.at, flags.get(e.flag, e.at))
-    return {name: at.isoformat() for name, at in sorted(flags.items())}
+def _named_recipients(
+    items: Sequence[Applying], messages: Sequence[Message]
+) -> dict[int, dict[str, str]]:
+    """Per message id, the recipients the platform names: address -> relationship id."""
+    named: dict[int, dict[str, str]] = defaultdict(dict)
+    for item, message in zip(items, messages, strict=True):
+        event: MessageUpserted = item.event
+        for party in event.recipients:
+            relationship_id = event.relationship_ids.get(party.address, "")
+            if relationship_id or party.address not in named[message.pk]:
+                named[message.pk][party.address] = relationship_id
+    return named
+
+
+# --- receipts ----------------------------------------------------------------------------------
+
+
+def status_locks(event: StatusChanged) -> tuple[str, ...]:
+    return (event.conversation_id,)
+
+
+def apply_statuses_changed(items: Sequence[Applying]) -> list[Change]:
+    """Add the observations; fold them into the messages they are about. An observation whose
+    message has not arrived waits, stored, until it does."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for item in items:
+        wanted[item.channel.pk].add(item.event.observation.message_id)
+    messages: list[Message] = []
+    for channel_id, external_ids in wanted.items():
+        messages += Message.objects.filter(channel_id=channel_id, external_id__any=external_ids)
+    by_key = {(m.channel_id, m.external_id or ""): m for m in messages}
+    observed = observe(
+        ((i.channel, i.event.observation, i.inbound) for i in items), messages=by_key
+    )
+    changed = fold(messages, observed)
+    return [
+        Change("message.updated", m.channel_id, m.conversation_id, m.pk)
+        for m in messages
+        if m.pk in changed
+    ]
 
 
 def touch_conversation(conversation: Conversation, message: Message) -> bool:
