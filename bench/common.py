@@ -31,8 +31,8 @@ BENCH_DATABASE_URL = os.environ.get(
 )
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 # Fixed keys: the bench database is thrown away, and every process of a run must agree.
-BENCH_SECRET_KEY = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG"  # noqa: S105
-BENCH_FIELD_KEY = "tqpn7m0qJ-0DhfYk0tq0-CFyx9Y2m4hYQb1vHVLk0qE="  # noqa: S105
+BENCH_SECRET_KEY = "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG"
+BENCH_FIELD_KEY = "tqpn7m0qJ-0DhfYk0tq0-CFyx9Y2m4hYQb1vHVLk0qE="
 
 
 def environment(**extra: str) -> dict[str, str]:
