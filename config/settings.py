@@ -73,10 +73,11 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'switchboard.sqlite3'}"),
 }
-# Connections are kept between requests (opening one costs more than a webhook's own work) and
-# checked before reuse, so a database restart costs one failed check, not errors.
+# Connections are kept between requests: opening one costs more than a webhook's own work. They
+# are not checked before each request (that is a round trip per request too): after a database
+# restart, each process's next request fails once — a webhook answers 503, the platform retries.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=False))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and scheduler share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

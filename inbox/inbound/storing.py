@@ -15,8 +15,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from inbox.connectors.contract import Item, PayloadError
@@ -110,6 +113,20 @@ EVENT_COLUMNS = (
 def _store_in_one_statement(request: InboundRequest, rows: Sequence[InboundEvent]) -> int:
     """Insert the request (or find it: the same bytes again) and its new events in one
     statement, so a delivery costs one round trip. Returns how many new events are pending."""
+    sql, request_fields, event_fields = _one_statement()
+    params = [
+        *(prepare_column(f, [getattr(request, f.attname)])[0] for f in request_fields),
+        request.channel_id,
+        *(prepare_column(f, [getattr(row, f.attname) for row in rows]) for f in event_fields),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        request.pk, new = cursor.fetchone()
+    return int(new)
+
+
+@cache
+def _one_statement() -> tuple[str, list[Field[Any, Any]], list[Field[Any, Any]]]:
     request_fields = columns_of(InboundRequest, REQUEST_COLUMNS)
     event_fields = columns_of(InboundEvent, EVENT_COLUMNS)
     quote = connection.ops.quote_name
@@ -127,15 +144,7 @@ def _store_in_one_statement(request: InboundRequest, rows: Sequence[InboundEvent
         " ON CONFLICT (channel_id, dedup_key) DO NOTHING RETURNING state)"
         " SELECT (SELECT id FROM request), count(*) FILTER (WHERE state = 'pending') FROM stored"
     )
-    params = [
-        *(prepare_column(f, [getattr(request, f.attname)])[0] for f in request_fields),
-        request.channel_id,
-        *(prepare_column(f, [getattr(row, f.attname) for row in rows]) for f in event_fields),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        request.pk, new = cursor.fetchone()
-    return int(new)
+    return sql, request_fields, event_fields
 
 
 def split_body(platform: str, body: bytes) -> tuple[list[Item], str]:
