@@ -24,15 +24,28 @@ class ChannelFilter(django_filters.ModelChoiceFilter):
 
 
 PLATFORMS = [(p.value, p.value) for p in Platform]
+# Longer search input is refused (400) rather than searched: nobody types it, and every word
+# of it would be one more index lookup.
+MAX_SEARCH_LENGTH = 500
 
 
 class ConversationFilter(django_filters.FilterSet):
     channel = ChannelFilter()
     platform = django_filters.ChoiceFilter(field_name="channel__platform", choices=PLATFORMS)
+    q = django_filters.CharFilter(
+        method="search",
+        max_length=MAX_SEARCH_LENGTH,
+        label="Words in a message's text or subject",
+    )
 
     class Meta:
         model = Conversation
-        fields = ("channel", "platform", "status", "kind")
+        fields = ("channel", "platform", "status", "kind", "q")
+
+    def search(
+        self, queryset: QuerySet[Conversation], name: str, value: str
+    ) -> QuerySet[Conversation]:
+        return queryset.matching(value)  # type: ignore[attr-defined]
 
 
 class InboundEventFilter(django_filters.FilterSet):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import BooleanField, Expression, F, Model, Q, QuerySet, Value
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination, _positive_int
 from rest_framework.request import Request
@@ -22,6 +22,40 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 MAX_PAGE_SIZE = 200
+
+
+class RowComparison(Expression):
+    """``(a, b, …) > (x, y, …)`` (or ``<``): the rows beyond a cursor, as one row comparison.
+
+    PostgreSQL answers it with an index in the same column order as a range condition (and
+    with one that only starts with ``a`` as a range on ``a``), so a page costs the same however
+    deep it lies; the equivalent ``a > x OR (a = x AND b > y)`` is only a filter there, which
+    walks every row before the page. SQLite understands row values too.
+    """
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, fields: Sequence[str], values: Sequence[Any], *, greater: bool) -> None:
+        super().__init__()
+        self.columns: list[Any] = [F(name) for name in fields]
+        self.values: list[Any] = [Value(value) for value in values]
+        self.operator = ">" if greater else "<"
+
+    def get_source_expressions(self) -> list[Any]:
+        return [*self.columns, *self.values]
+
+    def set_source_expressions(self, expressions: Sequence[Any]) -> None:
+        split = len(self.columns)
+        self.columns, self.values = list(expressions[:split]), list(expressions[split:])
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        sides, params = [], []
+        for side in (self.columns, self.values):
+            compiled = [compiler.compile(expression) for expression in side]
+            sides.append(", ".join(sql for sql, _ in compiled))
+            params += [param for _, side_params in compiled for param in side_params]
+        return f"({sides[0]}) {self.operator} ({sides[1]})", params
 
 
 class PagePagination(LimitOffsetPagination):
@@ -101,6 +135,10 @@ class KeysetPagination:
 
     def _beyond(self, values: Sequence[Any], *, reverse: bool) -> Q:
         """Rows after ``values`` in the list's order (before them when ``reverse``)."""
+        directions = {key.descending for key in self.keys}
+        if len(directions) == 1:
+            greater = directions.pop() == reverse
+            return Q(RowComparison([key.field for key in self.keys], values, greater=greater))
         condition = Q()
         # Built from the last key outwards: (a > x) OR (a = x AND (b > y OR (b = y AND …))).
         for key, value in reversed(list(zip(self.keys, values, strict=True))):

@@ -12,7 +12,7 @@ class ParticipantSerializer(serializers.ModelSerializer):
 
 
 class ConversationSerializer(serializers.ModelSerializer):
-    platform = serializers.CharField(source="channel.platform", read_only=True)
+    platform = serializers.CharField(read_only=True, help_text="The channel's platform.")
     participants = ParticipantSerializer(many=True, read_only=True)
     unread_count = serializers.IntegerField(
         read_only=True, help_text="Messages that arrived after the requesting user's read position."

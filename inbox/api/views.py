@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet, Value
+from django.db.models import F, Prefetch, QuerySet, Value
 from django.db.models.functions import Coalesce
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -43,7 +43,9 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         return (
             Conversation.objects.visible_to(self.request.user)
             .with_unread(self.request.user)
-            .select_related("channel")
+            # Only the platform of the channel: joining the whole row would decrypt its
+            # credentials and webhook secrets for every conversation listed.
+            .annotate(platform=F("channel__platform"))
             .prefetch_related(Prefetch("participants", Participant.objects.order_by("id")))
         )
 

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import re
+from functools import reduce
+from operator import and_
 from typing import Any
 
 from django.conf import settings
-from django.db import models
-from django.db.models import F, OuterRef, Subquery, Value
+from django.contrib.postgres.search import SearchQuery
+from django.db import connections, models
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -29,10 +33,38 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
             )
         )
 
+    def matching(self, words: str) -> ConversationQuerySet:
+        """Conversations with at least one message whose text or subject matches ``words``.
+
+        On PostgreSQL a full-text search (config "simple", web search syntax: every word must
+        occur, ``"a phrase"``, ``or``, ``-word``; any input is valid, and input without a single
+        word matches nothing), answered by the GIN index on each message's stored words
+        (``SearchWords``). On SQLite (``make run``) every word must occur in the text or
+        subject, case-insensitively. Blank ``words`` filter nothing. The order and every other
+        filter stay as they are.
+        """
+        from .messages import Message, SearchWords
+
+        if not words.strip():
+            return self
+        messages = Message.objects.filter(conversation=OuterRef("pk"))
+        if connections[self.db].vendor == "postgresql":
+            query = SearchQuery(words, config="simple", search_type="websearch")
+            messages = messages.alias(document=SearchWords()).filter(document=query)
+        else:
+            terms = re.findall(r"\w+", words)
+            if not terms:
+                return self.none()
+            messages = messages.filter(
+                reduce(and_, (Q(text__icontains=t) | Q(subject__icontains=t) for t in terms))
+            )
+        return self.filter(Exists(messages))
+
 
 class Conversation(models.Model):
+    # Foreign keys without an index of their own are led by a composite index below.
     channel = models.ForeignKey(
-        "inbox.Channel", on_delete=models.CASCADE, related_name="conversations"
+        "inbox.Channel", on_delete=models.CASCADE, related_name="conversations", db_index=False
     )
     external_id = models.CharField(max_length=255)
     kind = models.CharField(
@@ -100,7 +132,9 @@ class ConversationAlias(models.Model):
     conversation of that id, and move here when the alias is learned.
     """
 
-    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        "inbox.Channel", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="aliases")
 
@@ -120,7 +154,9 @@ class Contact(models.Model):
     participants take their name from here.
     """
 
-    channel = models.ForeignKey("inbox.Channel", on_delete=models.CASCADE, related_name="contacts")
+    channel = models.ForeignKey(
+        "inbox.Channel", on_delete=models.CASCADE, related_name="contacts", db_index=False
+    )
     address = models.CharField(max_length=255)
     name = models.CharField(max_length=200, blank=True)
     # Platform time of the profile the name came from; an older profile is ignored.
@@ -140,7 +176,7 @@ class Participant(models.Model):
     """A platform identity in a conversation."""
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="participants"
+        Conversation, on_delete=models.CASCADE, related_name="participants", db_index=False
     )
     address = models.CharField(max_length=255)
     name = models.CharField(max_length=200, blank=True)
@@ -171,7 +207,10 @@ class ReadState(models.Model):
     """How far one user has read one conversation."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="read_states"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="read_states",
+        db_index=False,
     )
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="read_states"
