@@ -18,8 +18,12 @@ class RelationshipStatus(models.TextChoices):
 class RelationshipTemplate(models.Model):
     """An enmeshed relationship template (``RLT…``), ours or a peer's."""
 
+    # Foreign keys without an index of their own are led by a composite index below.
     channel = models.ForeignKey(
-        "inbox.Channel", on_delete=models.CASCADE, related_name="relationship_templates"
+        "inbox.Channel",
+        on_delete=models.CASCADE,
+        related_name="relationship_templates",
+        db_index=False,
     )
     external_id = models.CharField(max_length=64)
     is_own = models.BooleanField(null=True)
@@ -47,7 +51,7 @@ class Relationship(models.Model):
         OUTGOING = "outgoing"
 
     channel = models.ForeignKey(
-        "inbox.Channel", on_delete=models.CASCADE, related_name="relationships"
+        "inbox.Channel", on_delete=models.CASCADE, related_name="relationships", db_index=False
     )
     external_id = models.CharField(max_length=64)
     peer = models.CharField(max_length=255)
@@ -98,7 +102,9 @@ class Relationship(models.Model):
 class RelationshipChange(models.Model):
     """A 1.x-4.x relationship change (``RCH…``); decisions there are made on a change."""
 
-    relationship = models.ForeignKey(Relationship, on_delete=models.CASCADE, related_name="changes")
+    relationship = models.ForeignKey(
+        Relationship, on_delete=models.CASCADE, related_name="changes", db_index=False
+    )
     external_id = models.CharField(max_length=64)
     type = models.CharField(max_length=40)
     status = models.CharField(max_length=20)

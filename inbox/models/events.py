@@ -20,7 +20,7 @@ class InboundRequest(models.Model):
     """
 
     channel = models.ForeignKey(
-        "inbox.Channel", on_delete=models.CASCADE, related_name="inbound_requests"
+        "inbox.Channel", on_delete=models.CASCADE, related_name="inbound_requests", db_index=False
     )
     source = models.CharField(max_length=10, choices=Source.choices)
     body = models.BinaryField()
@@ -60,7 +60,7 @@ class InboundEvent(QueuedWork):
         FAILED = "failed"  # retried while next_attempt_at is set; for good once it is null
 
     channel = models.ForeignKey(
-        "inbox.Channel", on_delete=models.CASCADE, related_name="inbound_events"
+        "inbox.Channel", on_delete=models.CASCADE, related_name="inbound_events", db_index=False
     )
     # The request that first brought the item (null only for items stored before requests
     # were kept whole).
