@@ -69,7 +69,12 @@ def setup_django() -> None:
 def recreate_database() -> None:
     """Drop and create the bench database and migrate it (in a child process)."""
     import psycopg
+    from django.apps import apps
 
+    if apps.ready:  # this process was connected to the database dropped now
+        from django.db import connections
+
+        connections.close_all()
     name = BENCH_DATABASE_URL.rsplit("/", 1)[1]
     admin_url = BENCH_DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as connection:
@@ -184,3 +189,19 @@ def write_section(name: str, markdown: str) -> None:
 
 def ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}x" if reference else "n/a"
+
+
+def liveperson_text(
+    *, conversation: str, sequence: int, sender: str, role: str, at: int, text: str
+) -> dict[str, Any]:
+    """One change of a LivePerson messaging notification: a plain-text message."""
+    return {
+        "sequence": sequence,
+        "originatorId": sender,
+        "originatorMetadata": {"id": sender, "role": role},
+        "serverTimestamp": at,
+        "event": {"type": "ContentEvent", "message": text, "contentType": "text/plain"},
+        "conversationId": conversation,
+        "dialogId": conversation,
+        "messageAudience": "ALL",
+    }
