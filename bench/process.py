@@ -194,6 +194,8 @@ def worker(profile: bool) -> None:
 
             profiler = cProfile.Profile()
             counts = profiler.runcall(process_due_events)
+            if os.environ.get("BENCH_PROFILE_OUT"):
+                profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
             stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats(
                 os.environ.get("BENCH_PROFILE_SORT", "cumulative")
             )

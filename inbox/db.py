@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, models
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
 from django.db.models.options import Options
 from django.utils import timezone
@@ -60,6 +61,22 @@ def lock_conversation(channel_id: int, conversation_external_id: str) -> None:
 # the writes. On PostgreSQL these pass one array per column and unnest them, so a statement has a
 # placeholder per column whatever the number of rows. Values are prepared by the fields
 # themselves (JSON, encryption, times), exactly as the ORM would.
+
+
+def array_cursor() -> CursorWrapper:
+    """A cursor for statements whose parameters are column arrays (``array_casts``).
+
+    Django's cursors bind on the client: each array becomes an SQL literal composed in Python,
+    several times slower than the binary form psycopg dumps in C (five times for text, eight
+    for times). This one binds on the server, in binary, and is wrapped as Django wraps its own,
+    so query logging, counting and execute wrappers see its statements.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    return connection._prepare_cursor(psycopg.Cursor(connection.connection))  # type: ignore[attr-defined]
 
 
 def insert_rows(rows: Iterable[Model], *, ignore_conflicts: bool = False) -> None:
@@ -112,7 +129,7 @@ def insert_values(
     if returned:
         sql += f" RETURNING {connection.ops.quote_name(returned)}"
     params = [prepare_column(f, values) for f, values in zip(fields, columns, strict=True)]
-    with connection.cursor() as cursor:
+    with array_cursor() as cursor:
         cursor.execute(sql, params)
         return [value for (value,) in cursor.fetchall()] if returned else []
 
@@ -135,7 +152,7 @@ def update_rows(rows: Iterable[Model], fields: Sequence[str]) -> None:
         f" SET {assignments} FROM unnest({array_casts(columns)}) AS v({', '.join(names)})"
         f" WHERE t.{names[0]} = v.{names[0]}"
     )
-    with connection.cursor() as cursor:
+    with array_cursor() as cursor:
         cursor.execute(sql, arrays)
 
 
@@ -164,7 +181,8 @@ def prepare_column(field: Field[Any, Any], values: Sequence[Any]) -> list[Any]:
 
 
 def array_casts(columns: Sequence[Field[Any, Any]]) -> str:
-    return ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
+    """One binary placeholder per column, cast to its array type (for ``array_cursor``)."""
+    return ", ".join(f"%b::{field.db_type(connection)}[]" for field in columns)
 
 
 def _column(meta: Options[Any], name: str) -> Field[Any, Any]:
