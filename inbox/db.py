@@ -117,6 +117,8 @@ def insert_values(
     a unique constraint are skipped (and, by default, nothing is returned)."""
     if not columns or not columns[0]:
         return []
+    if connection.vendor != "postgresql":
+        return _insert_values_row_by_row(model, fields, columns, ignore_conflicts, returning)
     meta = model._meta
     names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     sql = (
@@ -132,6 +134,32 @@ def insert_values(
     with array_cursor() as cursor:
         cursor.execute(sql, params)
         return [value for (value,) in cursor.fetchall()] if returned else []
+
+
+def _insert_values_row_by_row(
+    model: type[Model],
+    fields: Sequence[Field[Any, Any]],
+    columns: Sequence[Sequence[Any]],
+    ignore_conflicts: bool,
+    returning: str | None,
+) -> list[Any]:
+    """``insert_values`` elsewhere (SQLite, for ``make run``): one statement per row."""
+    quote = connection.ops.quote_name
+    returned = returning or (None if ignore_conflicts else model._meta.pk.column)
+    sql = (
+        f"INSERT {'OR IGNORE ' if ignore_conflicts else ''}INTO {quote(model._meta.db_table)}"  # noqa: S608
+        f" ({', '.join(quote(f.column) for f in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+        + (f" RETURNING {quote(returned)}" if returned else "")
+    )
+    prepared = [prepare_column(f, values) for f, values in zip(fields, columns, strict=True)]
+    values: list[Any] = []
+    with connection.cursor() as cursor:
+        for row in zip(*prepared, strict=True):
+            cursor.execute(sql, row)
+            if returned:
+                values += [value for (value,) in cursor.fetchall()]
+    return values
 
 
 def update_rows(rows: Iterable[Model], fields: Sequence[str]) -> None:
