@@ -23,9 +23,24 @@ def _schedule(sender: Celery, **_: object) -> None:
         name="sweep inbound events",
     )
     sender.add_periodic_task(
+        settings.OUTBOUND_SWEEP_INTERVAL_SECONDS,
+        sender.signature("inbox.tasks.sweep_outbound_commands"),
+        name="sweep outbound commands",
+    )
+    sender.add_periodic_task(
         settings.INBOUND_PRUNE_INTERVAL_SECONDS,
         sender.signature("inbox.tasks.prune_inbound_events"),
         name="prune inbound events",
+    )
+    sender.add_periodic_task(
+        settings.POLL_SCHEDULE_SECONDS,
+        sender.signature("inbox.tasks.poll_channels"),
+        name="poll channels",
+    )
+    sender.add_periodic_task(
+        settings.DOWNLOAD_SWEEP_INTERVAL_SECONDS,
+        sender.signature("inbox.tasks.download_attachments"),
+        name="download attachments",
     )
 
 

@@ -189,6 +189,21 @@ INBOUND_WAKEUP_BACKOFF_SECONDS = env.int("INBOUND_WAKEUP_BACKOFF_SECONDS", defau
 # failed ones are kept.
 INBOUND_RETENTION_DAYS = env.int("INBOUND_RETENTION_DAYS", default=30)
 INBOUND_PRUNE_INTERVAL_SECONDS = env.int("INBOUND_PRUNE_INTERVAL_SECONDS", default=3600)
+
+# The way out: commands claimed per batch, attempts before a command fails for good, and how
+# often the sweeper looks for commands nobody was woken for.
+OUTBOUND_BATCH_SIZE = env.int("OUTBOUND_BATCH_SIZE", default=20)
+OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)
+OUTBOUND_SWEEP_INTERVAL_SECONDS = env.int("OUTBOUND_SWEEP_INTERVAL_SECONDS", default=30)
+# Polling (the safety net under webhooks): how often beat looks for channels due a poll (each
+# channel's own poll_interval says when it is due), and the longest wait after failed polls.
+POLL_SCHEDULE_SECONDS = env.int("POLL_SCHEDULE_SECONDS", default=15)
+POLL_MAX_BACKOFF_SECONDS = env.int("POLL_MAX_BACKOFF_SECONDS", default=3600)
+# Attachment downloads: every sweep retries what is still pending; an attachment whose message
+# arrived longer ago than DOWNLOAD_GIVE_UP_SECONDS and still fails is failed for good.
+DOWNLOAD_SWEEP_INTERVAL_SECONDS = env.int("DOWNLOAD_SWEEP_INTERVAL_SECONDS", default=60)
+DOWNLOAD_GIVE_UP_SECONDS = env.int("DOWNLOAD_GIVE_UP_SECONDS", default=2 * 24 * 3600)
+DOWNLOAD_BATCH_SIZE = env.int("DOWNLOAD_BATCH_SIZE", default=50)
 TYPING_TTL_SECONDS = env.int("TYPING_TTL_SECONDS", default=8)
 
 LOGGING = {

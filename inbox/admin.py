@@ -16,6 +16,8 @@ from rest_framework.authtoken.admin import TokenAdmin as DRFTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
 from . import inbound, services
+from .connectors.registry import get_connector
+from .connectors.settings import read_settings
 from .models import (
     Attachment,
     Channel,
@@ -26,11 +28,13 @@ from .models import (
     InboundRequest,
     Message,
     MessageStatusEvent,
+    OutboundCommand,
     Participant,
     ReadState,
     Recipient,
 )
 from .models.fields import Unreadable
+from .services import sending
 
 SHOWN_BODY_BYTES = 20_000
 
@@ -90,7 +94,7 @@ class ChannelForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = ("platform", "name", "is_active", "settings", "poll_interval", "members")
+        fields = ("platform", "name", "is_active", "settings", "members")
 
     def clean_credential_changes(self) -> dict[str, str]:
         changes = {}
@@ -104,15 +108,44 @@ class ChannelForm(forms.ModelForm):
     def clean_new_webhook_secrets(self) -> list[str] | None:
         return _lines(self.cleaned_data["new_webhook_secrets"]) or None
 
+    def clean(self) -> dict[str, Any]:
+        # The platform's declared settings, checked here so a mistake is a form error.
+        data = super().clean() or {}
+        platform = data.get("platform") or self.instance.platform
+        settings, credentials = data.get("settings"), data.get("credential_changes")
+        if not platform or not isinstance(settings, dict) or credentials is None:
+            return data
+        declared = get_connector(platform).SETTINGS
+        try:
+            if self.instance.pk:
+                read = read_settings(declared, settings, platform=platform, partial=True)
+                given = {k: v for k, v in credentials.items() if v}
+                read_settings(declared, given, platform=platform, partial=True)
+            else:
+                read = read_settings(declared, {**credentials, **settings}, platform=platform)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if self.instance.pk and read.secret:
+            self.add_error("settings", "secret settings go with the credentials")
+        return data
+
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
-    list_display = ("name", "platform", "key", "is_active", "poll_interval", "last_polled_at")
+    list_display = ("name", "platform", "key", "is_active", "last_polled_at")
     list_filter = ("platform", "is_active")
     search_fields = ("name", "key")
     filter_horizontal = ("members",)
-    readonly_fields = ("key", "webhook_url", "stored_secrets", "last_polled_at", "created_at")
+    readonly_fields = (
+        "key",
+        "webhook_url",
+        "stored_secrets",
+        "learned",
+        "last_polled_at",
+        "poll_error",
+        "created_at",
+    )
     fields = (
         "platform",
         "name",
@@ -123,8 +156,9 @@ class ChannelAdmin(admin.ModelAdmin):
         "stored_secrets",
         "new_webhook_secrets",
         "credential_changes",
-        "poll_interval",
+        "learned",
         "last_polled_at",
+        "poll_error",
         "members",
         "created_at",
     )
@@ -136,6 +170,16 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="Webhook URL")
     def webhook_url(self, obj: Channel) -> str:
         return obj.webhook_path() if obj.pk else ""
+
+    @admin.display(description="Last polled")
+    def last_polled_at(self, obj: Channel) -> Any:
+        cursor = getattr(obj, "poll_cursor", None) if obj.pk else None
+        return cursor.last_polled_at if cursor else None
+
+    @admin.display(description="Last poll error")
+    def poll_error(self, obj: Channel) -> str:
+        cursor = getattr(obj, "poll_cursor", None) if obj.pk else None
+        return cursor.error if cursor and cursor.failures else ""
 
     @admin.display(description="Stored secrets")
     def stored_secrets(self, obj: Channel) -> str:
@@ -150,7 +194,12 @@ class ChannelAdmin(admin.ModelAdmin):
         secrets = form.cleaned_data["new_webhook_secrets"]
         credentials = form.cleaned_data["credential_changes"]
         if change:
-            services.update_channel(channel=obj, webhook_secrets=secrets, credentials=credentials)
+            services.update_channel(
+                channel=obj,
+                webhook_secrets=secrets,
+                credentials=credentials,
+                settings=obj.settings,
+            )
             return
         created = services.create_channel(
             platform=obj.platform,
@@ -159,7 +208,6 @@ class ChannelAdmin(admin.ModelAdmin):
             settings=obj.settings,
             credentials=credentials,
             is_active=obj.is_active,
-            poll_interval=obj.poll_interval,
         )
         # The admin goes on with ``obj`` (members, the log entry, the redirect).
         obj.pk, obj.key, obj.created_at = created.pk, created.key, created.created_at
@@ -218,10 +266,31 @@ class MessageAdmin(ReadOnlyAdmin):
     exclude = ("content",)
     readonly_fields = ("content_json",)
     inlines = (RecipientInline, AttachmentInline)
+    actions = ("retry_sending",)
 
     @admin.display(description="Content")
     def content_json(self, obj: Message) -> str:
         return pretty_json(obj.content)
+
+    @admin.action(description="Send again: the selected failed outgoing messages")
+    def retry_sending(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        for message in queryset.select_related("conversation", "channel"):
+            try:
+                sending.retry_message(message, user=request.user)
+            except sending.CannotSend as exc:
+                self.message_user(request, f"{message}: {exc}", messages.WARNING)
+            else:
+                self.message_user(request, f"{message}: queued to send again.", messages.SUCCESS)
+
+
+@admin.register(OutboundCommand)
+class OutboundCommandAdmin(ReadOnlyAdmin):
+    """What the inbox asked platforms to do, and how it went (written by the outbound worker)."""
+
+    list_display = ("__str__", "channel", "message", "state", "attempts", "error", "created_at")
+    list_filter = ("kind", "state", "channel")
+    search_fields = ("key", "error", "error_code")
+    list_select_related = ("channel", "message")
 
 
 @admin.register(MessageStatusEvent)

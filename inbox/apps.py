@@ -27,4 +27,12 @@ class InboxConfig(AppConfig):
         )
         register(events.StatusChanged, services.apply_statuses_changed, locks=services.status_locks)
         register(events.Typing, services.apply_typing)
+
+        from inbox.models import OutboundCommand
+        from inbox.outbound import register_handler
+        from inbox.services import sending
+
+        register_handler(
+            OutboundCommand.Kind.SEND, perform=sending.perform_send, failed=sending.send_failed
+        )
         checks.register_all()

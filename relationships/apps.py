@@ -8,8 +8,10 @@ class RelationshipsConfig(AppConfig):
     def ready(self) -> None:
         from inbox.connectors.events import RelationshipDecomposed, RelationshipUpserted
         from inbox.inbound.appliers import register
+        from inbox.models import OutboundCommand
+        from inbox.outbound import register_handler
 
-        from . import services
+        from . import decisions, services
 
         # The inbox core never imports this app: its appliers plug in here.
         register(
@@ -21,4 +23,10 @@ class RelationshipsConfig(AppConfig):
             RelationshipDecomposed,
             services.apply_relationships_decomposed,
             locks=services.relationship_locks,
+        )
+        # Decisions leave through the outbound queue; this app carries them out.
+        register_handler(
+            OutboundCommand.Kind.DECIDE,
+            perform=decisions.perform_decision,
+            failed=decisions.decision_failed,
         )

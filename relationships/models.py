@@ -26,6 +26,7 @@ class RelationshipTemplate(models.Model):
         db_index=False,
     )
     external_id = models.CharField(max_length=64)
+    title = models.CharField(max_length=200, blank=True)
     is_own = models.BooleanField(null=True)
     created_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(null=True, blank=True)

@@ -154,3 +154,34 @@ def process() -> Callable[[], Any]:
     from inbox.inbound import process_due_events
 
     return process_due_events
+
+
+# --- the enmeshed Connector, faked -------------------------------------------------------------
+
+
+@pytest.fixture(params=["v1", "core-v1"])
+def connector(request: pytest.FixtureRequest) -> Any:
+    """A fake enmeshed Connector (tests/fakes/enmeshed.py) of each API generation in turn."""
+    from tests.fakes.enmeshed import FakeConnector
+
+    with FakeConnector(request.param) as fake:
+        yield fake
+        assert fake.crashes == []
+
+
+@pytest.fixture
+def connected(db: Any, connector: Any) -> Any:
+    """An enmeshed channel of the inbox, connected to ``connector`` (generation detected)."""
+    from inbox import services
+    from tests.fakes.enmeshed import API_KEY
+
+    return services.create_channel(
+        platform="enmeshed",
+        name=f"Connector {connector.generation}",
+        webhook_secrets=["connector-webhook-secret"],
+        settings={
+            "base_url": connector.base_url,
+            "api_key": API_KEY,
+            "poll_interval": "60",
+        },
+    )

@@ -57,7 +57,7 @@ def test_secrets_are_encrypted_at_rest():
         "--webhook-secret",
         "plain-secret-value",
         "--credential",
-        "api_key=plain-api-key",
+        "jwt_secret=plain-api-key",
     )
     from django.db import connection
 
@@ -118,3 +118,74 @@ def test_demo_admin_needs_debug(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("demo", "--admin")
+
+
+def test_enmeshed_settings_are_checked_and_secret_ones_encrypted_whichever_flag(capsys):
+    call_command(
+        "add_channel",
+        "enmeshed",
+        "Mailbox",
+        "--setting",
+        "base_url=http://connector:8080",
+        "--setting",
+        "api_key=the-connector-key",
+        "--setting",
+        "api_version=core-v1",
+        "--setting",
+        "poll_interval=120",
+        "--setting",
+        "sync=false",
+    )
+    channel = Channel.objects.get()
+    assert channel.settings == {
+        "base_url": "http://connector:8080",
+        "api_version": "core-v1",
+        "poll_interval": 120,
+        "sync": False,
+    }
+    assert channel.credentials == {"api_key": "the-connector-key"}
+    assert "the-connector-key" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--setting", "base_url=http://c", "--setting", "colour=red"], "unknown enmeshed setting"),
+        (["--setting", "base_url=http://c"], "missing enmeshed setting.*api_key"),
+        (["--setting", "api_key=k"], "missing enmeshed setting.*base_url"),
+        (
+            [
+                "--setting",
+                "base_url=http://c",
+                "--credential",
+                "api_key=k",
+                "--setting",
+                "api_version=v9",
+            ],
+            "api_version is one of auto, v1, core-v1",
+        ),
+        (
+            [
+                "--setting",
+                "base_url=http://c",
+                "--setting",
+                "api_key=k",
+                "--setting",
+                "poll_interval=soon",
+            ],
+            "poll_interval takes a whole number",
+        ),
+        (
+            ["--setting", "base_url=http://c", "--setting", "api_key=k", "--setting", "sync=maybe"],
+            "sync takes true or false",
+        ),
+    ],
+)
+def test_wrong_or_missing_settings_are_refused_before_anything_is_saved(args, message):
+    with pytest.raises(CommandError, match=message) as refused:
+        call_command("add_channel", "enmeshed", "Mailbox", *args)
+    if "unknown" in message or "missing" in message:
+        # The valid ones are listed, the required and secret ones marked.
+        assert "base_url (required)" in str(refused.value)
+        assert "api_key (required, secret)" in str(refused.value)
+    assert not Channel.objects.exists()

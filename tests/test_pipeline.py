@@ -287,7 +287,7 @@ def _database_url() -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_wake_ups_asked_together_are_one_publish_and_none_is_lost():
-    waker = wakeup.Waker()
+    waker = wakeup.Waker("inbox.tasks.process_inbound_events")
     for _ in range(50):
         waker.request()  # returns at once: the request path never waits for the broker
     assert waker.flush()

@@ -99,6 +99,9 @@ class MessageSerializer(serializers.ModelSerializer):
             "sequence",
             "attachments",
             "recipients",
+            "author",
+            "error",
+            "error_code",
             "updated_at",
         )
 
@@ -129,3 +132,18 @@ class InboundEventSerializer(serializers.ModelSerializer):
             "payload",
             "envelope",
         )
+
+
+class ReplySerializer(serializers.Serializer):
+    """A reply: JSON ``{text, subject?}`` or multipart with ``files`` (repeat the field)."""
+
+    text = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=50_000, trim_whitespace=False
+    )
+    subject = serializers.CharField(required=False, default="", allow_blank=True, max_length=300)
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=False),
+        required=False,
+        default=list,
+        max_length=20,
+    )

@@ -14,11 +14,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inbox.models import Conversation, InboundEvent, Message, Participant
+from inbox.services import sending
 
 from .filters import ConversationFilter, InboundEventFilter
 from .pagination import Key, KeysetPagination
 from .permissions import IsStaff
-from .serializers import ConversationSerializer, InboundEventSerializer, MessageSerializer
+from .serializers import (
+    ConversationSerializer,
+    InboundEventSerializer,
+    MessageSerializer,
+    ReplySerializer,
+)
 
 # Newest activity first, exactly the order of the conversation indexes.
 CONVERSATION_ORDER = (
@@ -54,12 +60,15 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         rows, links = paginator.paginate(self.filter_queryset(self.get_queryset()), request)
         return paginator.response(request, self.get_serializer(rows, many=True).data, links)
 
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get", "post"])
     def messages(self, request: Request, pk: Any = None) -> Response:
-        """The conversation's messages in timeline order: from the oldest, or with
-        ``start=end`` from the newest page, scrolling back with ``before``."""
+        """GET: the conversation's messages in timeline order: from the oldest, or with
+        ``start=end`` from the newest page, scrolling back with ``before``. POST: a reply,
+        queued at once (201; 200 for a repeat of the same ``Idempotency-Key`` and request)."""
         # Only the permission check: the conversation's participants are not needed here.
         conversation = get_object_or_404(Conversation.objects.visible_to(request.user), pk=pk)
+        if request.method == "POST":
+            return self._reply(request, conversation)
         messages = (
             Message.objects.filter(conversation=conversation)
             .annotate(timeline_sequence=Coalesce("sequence", Value(-1)))
@@ -69,6 +78,67 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         paginator = KeysetPagination(TIMELINE_ORDER)
         rows, links = paginator.paginate(messages, request)
         return paginator.response(request, MessageSerializer(rows, many=True).data, links)
+
+    def _reply(self, request: Request, conversation: Conversation) -> Response:
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            return Response({"Idempotency-Key": ["At most 255 characters."]}, status=400)
+        form = ReplySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        files = [
+            sending.ReplyFile(
+                name=upload.name or "file",
+                content_type=sending.guess_type(upload.name or "", upload.content_type or ""),
+                size=upload.size or 0,
+                content=upload,
+            )
+            for upload in form.validated_data["files"]
+        ]
+        try:
+            reply = sending.send_reply(
+                conversation=conversation,
+                author=request.user,
+                text=form.validated_data["text"],
+                subject=form.validated_data["subject"],
+                files=files,
+                idempotency_key=key,
+            )
+        except (sending.CannotSend, sending.IdempotencyConflict) as exc:
+            return Response({"detail": str(exc)}, status=409)
+        except sending.InvalidReply as exc:
+            return Response({exc.field: [str(exc)]}, status=400)
+        message = (
+            Message.objects.select_related("sender")
+            .prefetch_related("attachments", "recipients")
+            .get(pk=reply.message.pk)
+        )
+        return Response(MessageSerializer(message).data, status=201 if reply.created else 200)
+
+
+class MessageViewSet(viewsets.GenericViewSet):
+    """One message, and retrying a failed outgoing one."""
+
+    serializer_class = MessageSerializer
+
+    def get_queryset(self) -> QuerySet[Message]:
+        return (
+            Message.objects.visible_to(self.request.user)
+            .select_related("sender", "conversation")
+            .prefetch_related("attachments", "recipients")
+        )
+
+    def retrieve(self, request: Request, pk: Any = None) -> Response:
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: Any = None) -> Response:
+        """Send a failed outgoing message again (409 for any other message)."""
+        message = self.get_object()
+        try:
+            sending.retry_message(message, user=request.user)
+        except sending.CannotSend as exc:
+            return Response({"detail": str(exc)}, status=409)
+        return Response(self.get_serializer(self.get_queryset().get(pk=message.pk)).data)
 
 
 class InboundEventViewSet(viewsets.ReadOnlyModelViewSet):

@@ -11,17 +11,21 @@ Which connector serves which platform: :func:`inbox.connectors.registry.get_conn
 - ``split`` and ``parse`` raise :class:`PayloadError` for an authentic payload they cannot
   understand (retrying will not help); ``parse`` returns ``[]`` for an item the inbox does not
   use (it is marked ignored).
+
+For the way out a connector also declares its channels' ``SETTINGS``, says what a channel can do
+(``capabilities``) and builds its client (``make_client``) (the contract in :mod:`.outbound`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from inbox.choices import Platform
 
 from .events import Event
+from .outbound import Client, ClientConfig
 
 
 class PayloadError(ValueError):
@@ -71,6 +75,40 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """One setting a platform's channels take (``add_channel … --setting NAME=VALUE``).
+
+    ``secret`` ones are stored encrypted, whichever flag named them. ``kind`` says how the text
+    is read: ``str``, ``int`` (a whole number ≥ 0), ``bool`` (true/false), or one of ``choices``.
+    """
+
+    name: str
+    help: str
+    required: bool = False
+    secret: bool = False
+    kind: str = "str"
+    default: str | int | bool | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel of the platform can do on the way out, given its settings. A ``False``
+    comes with ``why_not`` where a person would ask (shown instead of the composer)."""
+
+    reply: bool = False
+    why_not: str = ""
+    files: bool = False
+    max_file_size: int = 0  # bytes; 0 without files
+    subject: bool = False
+    read_receipts: bool = False
+    typing: bool = False
+    close: bool = False
+    poll: bool = False
+    decide: bool = False  # relationship decisions (enmeshed)
+
+
+@dataclass(frozen=True)
 class ChannelContext:
     """What a parser may know about the channel: its platform and plain (non-secret) settings."""
 
@@ -83,6 +121,20 @@ class Connector(Protocol):
     module implementing this protocol, listed in :mod:`.registry`."""
 
     platform: Platform
+
+    @property
+    def SETTINGS(self) -> Sequence[Setting]:
+        """The settings its channels take."""
+        ...
+
+    def capabilities(self, *, settings: Mapping[str, Any], secrets: Set[str]) -> Capabilities:
+        """What a channel with these plain ``settings`` and these secret settings set can do."""
+        ...
+
+    def make_client(self, *, config: ClientConfig) -> Client:
+        """The channel's client for the way out (a platform without one raises a permanent
+        PlatformError from every call)."""
+        ...
 
     def verify(
         self,

@@ -130,7 +130,10 @@ def _parse(event: InboundEvent) -> list[Applying]:
         event_name=event.event_name,
         payload=event.payload,
         envelope=event.envelope or {},
-        context=ChannelContext(platform=channel.platform, settings=dict(channel.settings)),
+        # What the channel learnt from its platform (our own address…) fills settings not given.
+        context=ChannelContext(
+            platform=channel.platform, settings={**channel.learned, **channel.settings}
+        ),
     )
     return [Applying(channel, item, event) for item in normalized]
 

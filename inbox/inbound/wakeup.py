@@ -29,7 +29,10 @@ COALESCE_SECONDS = 0.02
 
 
 class Waker:
-    def __init__(self) -> None:
+    """Publishes the Celery task named ``task`` for the wake-ups asked of it."""
+
+    def __init__(self, task: str) -> None:
+        self.task = task
         self._wanted = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
@@ -82,10 +85,10 @@ class Waker:
     def _publish(self) -> None:
         if time.monotonic() < self._quiet_until:
             return
-        from inbox.tasks import process_inbound_events
+        from config.celery import app
 
         try:
-            process_inbound_events.apply_async(retry=False, producer=self._kept_producer())
+            app.send_task(self.task, retry=False, producer=self._kept_producer())
             self.published += 1
         except Exception:  # the broker is unreachable; stored events are safe
             self._close()
@@ -115,9 +118,15 @@ class Waker:
                 logger.debug("closing the broker connection failed", exc_info=True)
 
 
-WAKER = Waker()
+WAKER = Waker("inbox.tasks.process_inbound_events")
+OUTBOUND_WAKER = Waker("inbox.tasks.process_outbound_commands")
 
 
 def wake_workers() -> None:
     """Ask for a processing task (after a commit that stored new events)."""
     WAKER.request()
+
+
+def wake_outbound() -> None:
+    """Ask for the outbound worker (after a commit that recorded a command)."""
+    OUTBOUND_WAKER.request()

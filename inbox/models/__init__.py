@@ -2,6 +2,8 @@ from .channels import Channel
 from .conversations import Contact, Conversation, ConversationAlias, Participant, ReadState
 from .events import InboundEvent, InboundRequest, Source
 from .messages import STATUS_RANK, Attachment, Message, MessageStatus, MessageStatusEvent, Recipient
+from .outbound import OutboundCommand
+from .polls import PollCursor
 
 __all__ = [
     "STATUS_RANK",
@@ -15,7 +17,9 @@ __all__ = [
     "Message",
     "MessageStatus",
     "MessageStatusEvent",
+    "OutboundCommand",
     "Participant",
+    "PollCursor",
     "ReadState",
     "Recipient",
     "Source",

@@ -42,10 +42,10 @@ class Channel(models.Model):
     webhook_secrets = EncryptedJSONField(
         default=list, blank=True, help_text="Any of these authenticates a webhook."
     )
+    # Facts learnt from the platform, remembered for later calls: the detected API generation,
+    # our own address. Not settings: nobody edits them.
+    learned = models.JSONField(default=dict, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
-    poll_interval = models.PositiveIntegerField(default=60, help_text="Seconds; 0 turns it off.")
-    poll_cursor = models.JSONField(default=dict, blank=True)
-    last_polled_at = models.DateTimeField(null=True, blank=True)
     members = models.ManyToManyField(
         django_settings.AUTH_USER_MODEL, blank=True, related_name="channels"
     )

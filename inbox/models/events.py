@@ -10,6 +10,7 @@ class Source(models.TextChoices):
     WEBHOOK = "webhook"
     WEBSOCKET = "websocket"
     POLL = "poll"
+    ANSWER = "answer"  # what a platform answered a call of ours (a sent message, a decision)
 
 
 class InboundRequest(models.Model):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Expression, Q
@@ -54,6 +55,14 @@ class SearchWords(Expression):
         return Col(query.get_initial_alias(), self.column)
 
 
+class MessageQuerySet(models.QuerySet["Message"]):
+    def visible_to(self, user: Any) -> MessageQuerySet:
+        """The messages of the channels ``user`` may see (the rule of ``Channel.visible_to``)."""
+        from .channels import Channel
+
+        return self.filter(channel__in=Channel.objects.visible_to(user))
+
+
 class Message(models.Model):
     # Foreign keys without an index of their own are led by a composite index below.
     channel = models.ForeignKey(
@@ -67,6 +76,14 @@ class Message(models.Model):
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # Idempotency key of an outbound message created by the inbox.
     client_id = models.UUIDField(null=True, blank=True)
+    # Outbound messages: who wrote it, and the key (with a digest of what was asked) that makes
+    # asking twice give the same message.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # (Database defaults too: bulk loads that name only the columns they fill stay valid.)
+    idempotency_key = models.CharField(max_length=255, blank=True, default="", db_default="")
+    request_digest = models.CharField(max_length=64, blank=True, default="", db_default="")
     direction = models.CharField(max_length=3, choices=labelled(Direction))
     sender = models.ForeignKey(
         "inbox.Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -97,7 +114,11 @@ class Message(models.Model):
         max_length=10, choices=MessageStatus.choices, default=MessageStatus.SENT
     )
     recalled_at = models.DateTimeField(null=True, blank=True)
+    # Why sending failed, in the platform's words (code and text).
     error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=200, blank=True, default="", db_default="")
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ("sent_at", "sequence", "id")
@@ -110,6 +131,11 @@ class Message(models.Model):
             ),
             models.UniqueConstraint(
                 fields=("conversation", "position"), name="message_conversation_position"
+            ),
+            models.UniqueConstraint(
+                fields=("author", "idempotency_key"),
+                condition=~Q(idempotency_key=""),
+                name="message_author_idempotency_key",
             ),
         ]
         indexes = [
@@ -222,6 +248,10 @@ class Attachment(models.Model):
             models.UniqueConstraint(
                 fields=("message", "external_id"), name="attachment_message_external_id"
             ),
+        ]
+        indexes = [
+            # Only files still to fetch: the download sweep stays cheap with millions of rows.
+            models.Index(fields=("id",), condition=Q(state="pending"), name="attachment_pending"),
         ]
 
     def __str__(self) -> str:

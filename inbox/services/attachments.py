@@ -12,6 +12,8 @@ from inbox.connectors.events import AttachmentInfo
 from inbox.db import insert_rows, update_rows
 from inbox.models import Attachment, Message
 
+from .downloads import queue_downloads
+
 logger = logging.getLogger(__name__)
 
 SAFE_SCHEMES = frozenset({"http", "https"})
@@ -68,6 +70,9 @@ def store_attachments(found: Sequence[tuple[Message, Sequence[AttachmentInfo]]])
             if gaps and row.pk is not None:
                 filled[row.pk] = row
     insert_rows(new.values(), ignore_conflicts=True)
+    if new:
+        # Platforms whose files the inbox fetches itself: the downloader runs after commit.
+        queue_downloads({row.message.channel_id for row in new.values()})
     if filled:
         update_rows(filled.values(), [*FILLED_FIELDS, "note"])
 

@@ -11,6 +11,10 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from inbox.choices import Platform
+from inbox.connectors.contract import Capabilities
+from inbox.connectors.outbound import Client, ClientConfig
+from inbox.connectors.registry import get_connector
+from inbox.connectors.settings import read_settings
 from inbox.models import Channel
 
 
@@ -23,12 +27,20 @@ def create_channel(
     credentials: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> Channel:
-    """Create a channel; ``fields`` sets other plain fields (is_active, poll_interval…).
+    """Create a channel; ``fields`` sets other plain fields (is_active…).
 
-    Raises ``ValueError`` for an unknown platform or a taken name.
+    ``settings`` and ``credentials`` are read together against the platform's declared settings
+    (:data:`Connector.SETTINGS`): secret ones are stored encrypted whichever of the two named
+    them. Raises ``ValueError`` for an unknown platform, a taken name, or settings that are
+    unknown, missing or unreadable (nothing is saved then).
     """
     if platform not in Platform.__members__.values():
         raise ValueError(f"unknown platform {platform!r}; one of {', '.join(Platform)}")
+    read = read_settings(
+        get_connector(platform).SETTINGS,
+        {**(credentials or {}), **(settings or {})},
+        platform=platform,
+    )
     with transaction.atomic():
         if Channel.objects.filter(platform=platform, name=name).exists():
             raise ValueError(f"a {platform} channel named {name!r} exists already")
@@ -36,8 +48,8 @@ def create_channel(
             platform=platform,
             name=name,
             webhook_secrets=[s for s in webhook_secrets if s],
-            settings=dict(settings or {}),
-            credentials=dict(credentials or {}),
+            settings=read.plain,
+            credentials=read.secret,
             **fields,
         )
 
@@ -51,9 +63,28 @@ def update_channel(
 ) -> Channel:
     """Change a channel. Secrets are write-only: ``webhook_secrets`` replaces the list when
     given (``None`` keeps it); ``credentials`` merges into the stored ones, an empty value
-    removing its key. Other keyword arguments set plain fields (name, settings, is_active…).
-    Raises ``ValueError`` when the new name is taken on the platform.
+    removing its key. Other keyword arguments set plain fields (name, settings, is_active…);
+    ``settings`` replaces the plain settings. Raises ``ValueError`` when the new name is taken on
+    the platform or a setting is unknown or unreadable.
     """
+    declared = get_connector(channel.platform).SETTINGS
+    if "settings" in fields:
+        read = read_settings(
+            declared, fields["settings"] or {}, platform=channel.platform, partial=True
+        )
+        if read.secret:
+            raise ValueError(f"secret settings go with the credentials: {', '.join(read.secret)}")
+        missing = [
+            s.name for s in declared if s.required and not s.secret and s.name not in read.plain
+        ]
+        if missing:
+            raise ValueError(f"missing {channel.platform} setting(s): {', '.join(missing)}")
+        fields["settings"] = read.plain
+    if credentials:
+        given = {key: value for key, value in credentials.items() if value}
+        read = read_settings(declared, given, platform=channel.platform, partial=True)
+        if read.plain:
+            raise ValueError(f"not secret, so not credentials: {', '.join(read.plain)}")
     with transaction.atomic():
         name = fields.get("name", channel.name)
         taken = Channel.objects.filter(platform=channel.platform, name=name).exclude(pk=channel.pk)
@@ -73,6 +104,35 @@ def update_channel(
             channel.credentials = merged
         channel.save()
     return channel
+
+
+def capabilities(channel: Channel) -> Capabilities:
+    """What ``channel`` can do on the way out (its platform's answer for its settings)."""
+    secrets = channel.credentials if isinstance(channel.credentials, dict) else {}
+    return get_connector(channel.platform).capabilities(
+        settings=channel.settings or {}, secrets={k for k, v in secrets.items() if v}
+    )
+
+
+def client_for(channel: Channel) -> Client:
+    """The platform client of ``channel``, built from its settings, decrypted credentials and
+    what was learnt from the platform before (see :func:`remember`)."""
+    credentials = channel.credentials if isinstance(channel.credentials, dict) else {}
+    return get_connector(channel.platform).make_client(
+        config=ClientConfig(
+            settings=channel.settings or {},
+            credentials={k: str(v) for k, v in credentials.items()},
+            state=channel.learned or {},
+        )
+    )
+
+
+def remember(channel: Channel, learned: Mapping[str, Any]) -> None:
+    """Keep facts a client learnt (the detected API generation, our own address)."""
+    merged = {**(channel.learned or {}), **learned}
+    if merged != channel.learned:
+        channel.learned = merged
+        Channel.objects.filter(pk=channel.pk).update(learned=merged)
 
 
 # --- the channel a webhook URL names -------------------------------------------------------------

@@ -8,11 +8,12 @@ touched message at once (:mod:`.delivery`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.utils import timezone
 
+from inbox.choices import Direction
 from inbox.connectors.events import MessageUpserted, StatusChanged
 from inbox.db import insert_rows, update_rows
 from inbox.inbound.appliers import Applying
@@ -46,6 +47,21 @@ def apply_messages_upserted(items: Sequence[Applying]) -> list[Change]:
     roster.save()
 
     stored = _stored_messages(items)
+    stored.update(
+        adopt_echoes(
+            {
+                (i.channel.pk, i.event.message_id): (
+                    c,
+                    i.event.message_id,
+                    i.event.text,
+                    i.event.subject[:300],
+                )
+                for i, c in zip(items, conversation_of, strict=True)
+                if i.event.direction == Direction.OUT
+                and (i.channel.pk, i.event.message_id) not in stored
+            }.values()
+        )
+    )
     new: dict[tuple[int, str], Message] = {}
     changed: dict[int, tuple[Message, set[str]]] = {}
     messages: list[Message] = []
@@ -128,6 +144,41 @@ def _stored_messages(items: Sequence[Applying]) -> dict[tuple[int, str], Message
         for message in Message.objects.filter(channel_id=channel_id, external_id__any=external_ids):
             stored[(channel_id, message.external_id or "")] = message
     return stored
+
+
+def adopt_echoes(
+    echoes: Iterable[tuple[Conversation, str, str, str]],
+) -> dict[tuple[int, str], Message]:
+    """Outbound messages not yet known by the platform's id that these echoes are: for each
+    ``(conversation, platform id, text, subject)`` of an outgoing message the inbox does not
+    know, the oldest waiting outbound message of that conversation with the same text (and the
+    same subject, where ours has one) takes the platform id. Returns them by
+    ``(channel id, platform id)``."""
+    wanted = list(echoes)
+    if not wanted:
+        return {}
+    waiting = list(
+        Message.objects.filter(
+            conversation_id__any={c.pk for c, _, _, _ in wanted},
+            direction=Direction.OUT,
+            external_id__isnull=True,
+            author__isnull=False,
+        ).order_by("position")
+    )
+    adopted: dict[tuple[int, str], Message] = {}
+    for conversation, platform_id, text, subject in wanted:
+        for message in waiting:
+            if (
+                message.conversation_id == conversation.pk
+                and message.text == text
+                and (not message.subject or message.subject == subject)
+            ):
+                waiting.remove(message)
+                message.external_id = platform_id
+                Message.objects.filter(pk=message.pk).update(external_id=platform_id)
+                adopted[(message.channel_id, platform_id)] = message
+                break
+    return adopted
 
 
 def _content(event: MessageUpserted, sent_at: Any, sender: Any) -> dict[str, Any]:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from relationships.models import Relationship, RelationshipChange
+from inbox.api.filters import visible_channels
+from inbox.models import Channel
+from relationships.models import Relationship, RelationshipChange, RelationshipTemplate
 
 
 class RelationshipChangeSerializer(serializers.ModelSerializer):
@@ -14,6 +18,7 @@ class RelationshipChangeSerializer(serializers.ModelSerializer):
 class RelationshipSerializer(serializers.ModelSerializer):
     template = serializers.CharField(source="template.external_id", default=None, read_only=True)
     changes = RelationshipChangeSerializer(many=True, read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
 
     class Meta:
         model = Relationship
@@ -31,6 +36,45 @@ class RelationshipSerializer(serializers.ModelSerializer):
             "peer_deletion",
             "platform_updated_at",
             "decision",
+            "decided_by",
             "decided_at",
             "decision_outcome",
         )
+
+
+class RelationshipTemplateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RelationshipTemplate
+        fields = (
+            "id",
+            "channel",
+            "external_id",
+            "title",
+            "is_own",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "max_allocations",
+            "content",
+        )
+
+
+class VisibleChannelField(serializers.PrimaryKeyRelatedField):
+    """A channel the requesting user may see: another one reads as one that does not exist."""
+
+    def get_queryset(self) -> Any:
+        return visible_channels(self.context.get("request"))
+
+
+class NewTemplateSerializer(serializers.Serializer):
+    """``POST /relationship-templates/``: ``{channel, title, expires_at, max_allocations?}``."""
+
+    channel = VisibleChannelField()
+    title = serializers.CharField(max_length=200)
+    expires_at = serializers.DateTimeField()
+    max_allocations = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+    def validate_channel(self, channel: Channel) -> Channel:
+        if channel.platform != "enmeshed":
+            raise serializers.ValidationError("Only enmeshed channels have relationship templates.")
+        return channel

@@ -37,13 +37,14 @@ class Command(BaseCommand):
             "--setting",
             action="append",
             default=[],
-            help="KEY=VALUE, a non-secret setting (e.g. address=did:e:…).",
+            help="KEY=VALUE, one of the platform's settings (secret ones are stored encrypted); "
+            "a wrong or missing one is refused with the list of valid ones.",
         )
         parser.add_argument(
             "--credential",
             action="append",
             default=[],
-            help="KEY=VALUE, stored encrypted (API keys, client secrets).",
+            help="KEY=VALUE, a secret setting (the same as --setting for those).",
         )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 

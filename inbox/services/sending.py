@@ -1,0 +1,388 @@
+"""Replies: recorded at once as queued outbound messages, sent later by the outbound worker.
+
+``send_reply`` checks what the conversation can take (the connector's capabilities, then the
+platform's own rules, e.g. an enmeshed Mail needs an active relationship with every recipient),
+stores the message and its files and records a ``send`` command, all in one transaction. The
+command's handler (:func:`perform_send`) uploads the files, sends, and records the platform's id.
+
+A send never happens twice: a retry after a lost answer first asks the platform for a message it
+already sent (``Client.find_sent``); and the platform's echo of our message — a webhook or a poll,
+possibly arriving before the send call returned — is matched to the outbound row
+(``adopt_echoes`` in :mod:`.messages`) instead of becoming a second message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from inbox.choices import ConversationStatus, Direction, Platform
+from inbox.connectors.outbound import Client, OutgoingFile, PlatformError, Sent, Target
+from inbox.db import lock_conversation
+from inbox.live import Change, publish_on_commit
+from inbox.models import (
+    Attachment,
+    Conversation,
+    Message,
+    MessageStatus,
+    OutboundCommand,
+    Source,
+)
+from inbox.outbound import record
+
+from .channels import capabilities
+from .conversations import conversation_updated
+from .downloads import stored_name
+
+
+class CannotSend(Exception):
+    """The conversation cannot take this reply; the message says why (a person reads it)."""
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a different request."""
+
+
+class InvalidReply(ValueError):
+    """A part of the reply is not acceptable; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ReplyFile:
+    """A file of a reply, as received (an upload): read once into storage."""
+
+    name: str
+    content_type: str
+    size: int
+    content: File[Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    message: Message
+    created: bool  # False: the same idempotency key and request as before
+
+
+# Per platform, rules a conversation must meet beyond the channel's capabilities: a function of
+# the conversation and its recipients returning why not, or "".
+ConversationRule = Callable[[Conversation, Sequence[str]], str]
+CONVERSATION_RULES: dict[str, ConversationRule] = {}
+
+
+def register_conversation_rule(platform: str, rule: ConversationRule) -> None:
+    CONVERSATION_RULES[platform] = rule
+
+
+def recipients_of(conversation: Conversation) -> list[str]:
+    """The addresses a reply goes to: the conversation's present participants."""
+    return sorted(
+        conversation.participants.filter(is_present=True).values_list("address", flat=True)
+    )
+
+
+def why_not(conversation: Conversation) -> str:
+    """Why ``conversation`` cannot take a reply now; "" when it can."""
+    able = capabilities(conversation.channel)
+    if not able.reply:
+        return able.why_not or "This channel cannot send."
+    if conversation.status != ConversationStatus.OPEN:
+        return f"The conversation is {conversation.status}."
+    recipients = recipients_of(conversation)
+    if not recipients:
+        return "The conversation has nobody to send to."
+    rule = CONVERSATION_RULES.get(conversation.channel.platform)
+    return rule(conversation, recipients) if rule else ""
+
+
+def send_reply(
+    *,
+    conversation: Conversation,
+    author: Any,
+    text: str,
+    subject: str = "",
+    files: Sequence[ReplyFile] = (),
+    idempotency_key: str = "",
+) -> Reply:
+    """Queue a reply by ``author`` (a user). With ``idempotency_key``, asking again with the same
+    key and request gives the same message; the same key with another request raises
+    IdempotencyConflict. Raises CannotSend (the conversation cannot take it) or InvalidReply."""
+    digest = _digest(conversation, text, subject, files)
+    if idempotency_key:
+        earlier = _earlier(author, idempotency_key, digest)
+        if earlier is not None:
+            return Reply(earlier, created=False)
+    reason = why_not(conversation)
+    if reason:
+        raise CannotSend(reason)
+    _check(conversation, text, subject, files)
+    try:
+        with transaction.atomic():
+            message = _queue(conversation, author, text, subject, files, idempotency_key, digest)
+    except IntegrityError:
+        # The same key, asked twice at once: the other request made the message.
+        earlier = _earlier(author, idempotency_key, digest) if idempotency_key else None
+        if earlier is None:
+            raise
+        return Reply(earlier, created=False)
+    return Reply(message, created=True)
+
+
+def retry_message(message: Message, *, user: Any) -> Message:
+    """Send a failed outbound message again (a new command; the old one stays failed)."""
+    if message.direction != Direction.OUT or message.status != MessageStatus.FAILED:
+        raise CannotSend("Only a failed outgoing message can be retried.")
+    with transaction.atomic():
+        lock_conversation(message.channel_id, message.conversation.external_id)
+        message.refresh_from_db(fields=["status"])
+        if message.status != MessageStatus.FAILED:
+            raise CannotSend("The message is not failed any more.")
+        attempt = message.commands.count()
+        Message.objects.filter(pk=message.pk).update(
+            status=MessageStatus.QUEUED, error="", error_code="", updated_at=timezone.now()
+        )
+        message.refresh_from_db()
+        record(
+            channel=message.channel,
+            kind=OutboundCommand.Kind.SEND,
+            key=f"send:{message.pk}:{attempt}",
+            message=message,
+            created_by=user,
+        )
+        publish_on_commit([_updated(message)])
+    return message
+
+
+def _earlier(author: Any, key: str, digest: str) -> Message | None:
+    earlier = Message.objects.filter(author=author, idempotency_key=key).first()
+    if earlier is not None and earlier.request_digest != digest:
+        raise IdempotencyConflict("This Idempotency-Key was used for a different request.")
+    return earlier
+
+
+def _digest(conversation: Conversation, text: str, subject: str, files: Sequence[ReplyFile]) -> str:
+    described = [conversation.pk, text, subject, [(f.name, f.content_type, f.size) for f in files]]
+    return hashlib.sha256(json.dumps(described, ensure_ascii=False).encode()).hexdigest()
+
+
+def _check(conversation: Conversation, text: str, subject: str, files: Sequence[ReplyFile]) -> None:
+    able = capabilities(conversation.channel)
+    if not text.strip() and not files:
+        raise InvalidReply("text", "A reply needs a text or a file.")
+    if subject and not able.subject:
+        raise InvalidReply("subject", "This platform's messages have no subject.")
+    if len(subject) > 300:
+        raise InvalidReply("subject", "A subject has at most 300 characters.")
+    if files and not able.files:
+        raise InvalidReply("files", "This channel cannot send files.")
+    for file in files:
+        if file.size > able.max_file_size:
+            raise InvalidReply(
+                "files",
+                f"{file.name} is {file.size:,} bytes; this channel takes files up to "
+                f"{able.max_file_size:,} bytes.",
+            )
+        if not file.size:
+            raise InvalidReply("files", f"{file.name} is empty.")
+
+
+def _queue(
+    conversation: Conversation,
+    author: Any,
+    text: str,
+    subject: str,
+    files: Sequence[ReplyFile],
+    idempotency_key: str,
+    digest: str,
+) -> Message:
+    lock_conversation(conversation.channel_id, conversation.external_id)
+    conversation.refresh_from_db(fields=["last_position", "last_message", "last_activity_at"])
+    now = timezone.now()
+    conversation.last_position += 1
+    message = Message.objects.create(
+        channel_id=conversation.channel_id,
+        conversation=conversation,
+        direction=Direction.OUT,
+        author=author,
+        client_id=uuid.uuid4(),
+        idempotency_key=idempotency_key,
+        request_digest=digest,
+        text=text,
+        subject=subject,
+        status=MessageStatus.QUEUED,
+        sent_at=now,
+        position=conversation.last_position,
+    )
+    for file in files:
+        attachment = Attachment(
+            message=message,
+            # The platform's id once uploaded; until then a local one (unique per message).
+            external_id=f"local:{uuid.uuid4()}",
+            filename=file.name[:255],
+            mime_type=file.content_type[:120],
+            size=file.size,
+            state=Attachment.State.READY,
+        )
+        attachment.file.name = default_storage.save(
+            stored_name(file.name, attachment.mime_type), file.content
+        )
+        attachment.save()
+    conversation.last_message = message
+    conversation.last_activity_at = now
+    conversation.save(
+        update_fields=["last_position", "last_message", "last_activity_at", "updated_at"]
+    )
+    record(
+        channel=conversation.channel,
+        kind=OutboundCommand.Kind.SEND,
+        key=f"send:{message.pk}:0",
+        message=message,
+        created_by=author,
+    )
+    publish_on_commit(
+        [
+            Change("message.created", message.channel_id, conversation.pk, message.pk),
+            conversation_updated(conversation),
+        ]
+    )
+    return message
+
+
+def guess_type(name: str, given: str = "") -> str:
+    return given or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+# --- carrying a send out (the outbound worker) -------------------------------------------------
+
+
+def perform_send(command: OutboundCommand, client: Client) -> None:
+    """Upload the message's files not uploaded yet, send it (unless an earlier attempt did),
+    and record the platform's id; the platform's answer goes through the way in."""
+    message = Message.objects.select_related("conversation", "channel").get(
+        pk=command.message_id or 0
+    )
+    if message.external_id:
+        return  # its echo arrived first and was matched to it: sent
+    Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.SENDING, updated_at=timezone.now()
+    )
+    conversation = message.conversation
+    target = Target(
+        conversation_id=conversation.external_id, recipients=recipients_of(conversation)
+    )
+    attachments = [_uploaded(client, a) for a in message.attachments.order_by("id")]
+    sent = None
+    if command.attempts > 1:  # an earlier attempt may have sent it and lost the answer
+        sent = client.find_sent(
+            target=target,
+            text=message.text,
+            subject=message.subject,
+            since=message.received_at - timedelta(minutes=1),
+            attachments=attachments,
+        )
+    if sent is None:
+        sent = client.send(
+            target=target, text=message.text, subject=message.subject, attachments=attachments
+        )
+    _record_sent(message, sent)
+
+
+def send_failed(command: OutboundCommand, error: PlatformError) -> None:
+    """The message could not be sent: failed, with the platform's words (a person may retry)."""
+    message = command.message
+    if message is None or message.external_id:
+        return
+    Message.objects.filter(pk=message.pk).update(
+        status=MessageStatus.FAILED,
+        error=error.message[:4000],
+        error_code=error.code[:200],
+        updated_at=timezone.now(),
+    )
+    publish_on_commit([_updated(message)])
+
+
+def _uploaded(client: Client, attachment: Attachment) -> str:
+    """The platform id of ``attachment``, uploading it first if needed (kept at once, so a
+    retry does not upload it again)."""
+    if not attachment.external_id.startswith("local:"):
+        return attachment.external_id
+    with attachment.file.open("rb") as stream:
+        uploaded = client.upload(
+            file=OutgoingFile(
+                name=attachment.filename or "file",
+                content_type=guess_type(attachment.filename, attachment.mime_type),
+                size=attachment.size or attachment.file.size,
+                stream=stream,
+                title=attachment.filename,
+            )
+        )
+    Attachment.objects.filter(pk=attachment.pk).update(external_id=uploaded.platform_id)
+    return uploaded.platform_id
+
+
+def _record_sent(message: Message, sent: Sent) -> None:
+    from inbox.inbound import store_request
+
+    with transaction.atomic():
+        lock_conversation(message.channel_id, message.conversation.external_id)
+        message.refresh_from_db(fields=["external_id", "status"])
+        if not message.external_id:
+            # An echo stored apart (its text did not match ours) is the same message: ours stays.
+            Message.objects.filter(
+                channel_id=message.channel_id, external_id=sent.platform_id
+            ).exclude(pk=message.pk).delete()
+            status = message.status
+            if status in (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.FAILED):
+                status = MessageStatus.SENT
+            Message.objects.filter(pk=message.pk).update(
+                external_id=sent.platform_id,
+                sequence=sent.sequence,
+                status=status,
+                error="",
+                error_code="",
+                updated_at=timezone.now(),
+            )
+            publish_on_commit([_updated(message)])
+        if sent.document is not None:
+            body = json.dumps(sent.document, ensure_ascii=False).encode()
+            store_request(channel=message.channel, source=Source.ANSWER, body=body)
+
+
+def _updated(message: Message) -> Change:
+    return Change("message.updated", message.channel_id, message.conversation_id, message.pk)
+
+
+# --- enmeshed: a Mail needs an active relationship with every recipient -------------------------
+
+
+def _enmeshed_rule(conversation: Conversation, recipients: Sequence[str]) -> str:
+    from relationships.models import Relationship, RelationshipStatus
+
+    active = set(
+        Relationship.objects.filter(
+            channel_id=conversation.channel_id,
+            peer__in=recipients,
+            status=RelationshipStatus.ACTIVE,
+        ).values_list("peer", flat=True)
+    )
+    missing = [r for r in recipients if r not in active]
+    if missing:
+        return f"No active relationship with {', '.join(missing)}."
+    return ""
+
+
+register_conversation_rule(Platform.ENMESHED, _enmeshed_rule)

@@ -1,0 +1,1 @@
+"""Fakes of the platforms the inbox talks to: real local servers, as strict as the real ones."""
