@@ -76,7 +76,12 @@ def messages_of(conversation: Conversation) -> list[Message]:
 
 
 def test_a_reply_with_two_files_is_queued_then_sent_once(
-    api: APIClient, conversation: Conversation, connector: Any, tmp_path: Any, settings: Any
+    api: APIClient,
+    conversation: Conversation,
+    connector: Any,
+    post_webhook: Any,
+    tmp_path: Any,
+    settings: Any,
 ) -> None:
     settings.MEDIA_ROOT = tmp_path
     answer = reply(
@@ -108,21 +113,14 @@ def test_a_reply_with_two_files_is_queued_then_sent_once(
     assert connector.rejected() == []
 
     # The Connector's answer and its messageSent webhook both come back: still one message.
-    deliver_echo = connector.messages[sent.external_id]
     process_due_events()
-    from django.test import Client
-
-    Client().post(
-        conversation.channel.webhook_path(),
-        data=json.dumps({"trigger": "transport.messageSent", "data": deliver_echo}),
-        content_type="application/json",
-        headers={"X-API-KEY": WEBHOOK_SECRET},
-    )
+    deliver(post_webhook, conversation.channel, "transport.messageSent", dto)
     process_due_events()
     assert [m.pk for m in messages_of(conversation)][-1] == sent.pk
     assert conversation.messages.filter(direction="out").count() == 1
     sent.refresh_from_db()
-    assert sent.author_id is not None and sent.status in (MessageStatus.SENT, "delivered")
+    assert sent.author_id is not None
+    assert sent.status in (MessageStatus.SENT, "delivered")
     assert list(sent.recipients.values_list("address", flat=True)) == [conversation.external_id]
 
 
@@ -188,7 +186,8 @@ def test_a_lost_answer_is_found_before_sending_again(
     assert process_due_commands() == {"done": 1}
     assert len(connector.requests_to("/Messages", "POST")) == 1
     message.refresh_from_db()
-    assert message.status == MessageStatus.SENT and message.external_id in connector.messages
+    assert message.status == MessageStatus.SENT
+    assert message.external_id in connector.messages
 
 
 def test_a_transient_failure_is_retried_and_sends_once(
@@ -232,7 +231,7 @@ def test_a_permanent_failure_fails_the_message_with_the_platform_words_and_can_b
 def test_a_conversation_without_an_active_relationship_cannot_take_a_reply(
     api: APIClient, conversation: Conversation, connector: Any, post_webhook: Any
 ) -> None:
-    [relationship] = [r for r in conversation.channel.relationships.all()]
+    [relationship] = list(conversation.channel.relationships.all())
     relationship.status = "Terminated"
     relationship.save()
     answer = reply(api, conversation, text="Anyone there?")
@@ -246,11 +245,14 @@ def test_bad_replies_answer_400_naming_the_field(
 ) -> None:
     conversation.channel.settings = {**conversation.channel.settings, "max_file_size": 10}
     conversation.channel.save()
-    assert reply(api, conversation, text="").json() == {"text": ["A reply needs a text or a file."]}
+    empty = reply(api, conversation, text="")
+    assert empty.json() == {"text": ["A reply needs a text or a file."]}
     too_big = reply(api, conversation, text="x", files=[SimpleUploadedFile("a.bin", b"0" * 11)])
-    assert too_big.status_code == 400 and "files" in too_big.json()
+    assert too_big.status_code == 400
+    assert "files" in too_big.json()
     long_subject = reply(api, conversation, text="x", subject="s" * 301)
-    assert long_subject.status_code == 400 and "subject" in long_subject.json()
+    assert long_subject.status_code == 400
+    assert "subject" in long_subject.json()
     assert reply(api, conversation, "k" * 256, text="x").status_code == 400
     assert not Message.objects.filter(direction="out").exists()
     assert not Attachment.objects.filter(message__direction="out").exists()
