@@ -11,7 +11,8 @@ writer and needs none.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, models
@@ -47,6 +48,26 @@ def try_lock(keys: Iterable[int]) -> set[int]:
             "SELECT k FROM unnest(%s::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)", [wanted]
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+@contextmanager
+def session_lock(key: int) -> Iterator[bool]:
+    """Try the advisory lock ``key`` for this database session, not a transaction — so nothing
+    stays open while a platform is called — and release it at the end (or when the process
+    dies). Yields whether it was taken; elsewhere than PostgreSQL it always is."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        row = cursor.fetchone()
+    taken = bool(row and row[0])
+    try:
+        yield taken
+    finally:
+        if taken:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def lock_conversation(channel_id: int, conversation_external_id: str) -> None:

@@ -98,6 +98,15 @@ def outsider(db: Any) -> Any:
 
 
 @pytest.fixture
+def staff_client(client: Any, owner: Any) -> Any:
+    """Django's test client, logged in as a superuser (the admin)."""
+    owner.is_superuser = True
+    owner.save()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
 def post_webhook(client: Any) -> Callable[..., Any]:
     """POST a body to a channel's webhook, signed with ``secret`` unless ``headers`` are given.
 
@@ -185,3 +194,20 @@ def connected(db: Any, connector: Any) -> Any:
             "poll_interval": "60",
         },
     )
+
+
+@pytest.fixture
+def member(agent: Any, connected: Any) -> Any:
+    """``agent``, a member (not staff) of the ``connected`` channel."""
+    connected.members.add(agent)
+    return agent
+
+
+@pytest.fixture
+def member_api(member: Any) -> Any:
+    """An API client authenticated as ``member``."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(member)
+    return client

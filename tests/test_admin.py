@@ -46,14 +46,6 @@ CREATED_IN_ADMIN = {"relationships.relationshiptemplate"}
 
 
 @pytest.fixture
-def staff_client(client, owner):
-    owner.is_superuser = True
-    owner.save()
-    client.force_login(owner)
-    return client
-
-
-@pytest.fixture
 def demo(capsys, owner, post_webhook):
     """The demo data, plus the rows it has none of: a read state, an alias, 1.x changes."""
     call_command("demo")

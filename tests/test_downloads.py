@@ -65,12 +65,6 @@ def receive(connector, connected, post_webhook):
     return receive
 
 
-@pytest.fixture
-def member(agent, connected):
-    connected.members.add(agent)
-    return agent
-
-
 def set_setting(channel: Channel, name: str, value) -> None:
     channel.settings = {**channel.settings, name: value}
     Channel.objects.filter(pk=channel.pk).update(settings=channel.settings)

@@ -75,23 +75,6 @@ def pending(connector: FakeConnector, incoming: bool) -> dict[str, Any]:
     return connector.add_incoming_pending() if incoming else connector.add_outgoing_pending()
 
 
-@pytest.fixture
-def api(agent: Any, connected: Any) -> APIClient:
-    """A member of the connected channel (not staff)."""
-    connected.members.add(agent)
-    client = APIClient()
-    client.force_authenticate(agent)
-    return client
-
-
-@pytest.fixture
-def staff_client(client: Any, owner: Any) -> Any:
-    owner.is_superuser = True
-    owner.save()
-    client.force_login(owner)
-    return client
-
-
 def decide_url(relationship: Relationship, decision: str) -> str:
     return f"/api/v1/relationships/{relationship.pk}/{decision}/"
 
@@ -126,7 +109,7 @@ def test_the_decide_handler_is_registered() -> None:
     [("accept", True, "Active"), ("reject", True, "Rejected"), ("revoke", False, "Revoked")],
 )
 def test_a_decision_through_the_api_is_queued_then_carried_out(
-    api: APIClient,
+    member_api: APIClient,
     agent: Any,
     connector: FakeConnector,
     connected: Any,
@@ -137,7 +120,7 @@ def test_a_decision_through_the_api_is_queued_then_carried_out(
     dto = pending(connector, incoming)
     relationship = learn(connected, dto)
 
-    response = api.post(decide_url(relationship, decision))
+    response = member_api.post(decide_url(relationship, decision))
 
     assert response.status_code == 202, response.content
     body = response.json()
@@ -179,17 +162,17 @@ def test_a_decision_through_the_api_is_queued_then_carried_out(
         assert relationship.changes.get(type="Creation").status != "Pending"
     assert_valid(connector)
 
-    shown = api.get(f"/api/v1/relationships/{relationship.pk}/").json()
+    shown = member_api.get(f"/api/v1/relationships/{relationship.pk}/").json()
     assert (shown["status"], shown["decision"]) == (outcome, decision)
 
 
 def test_terminate_on_7x_and_refused_on_1x(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     dto = connector.add_active_relationship()
     relationship = learn(connected, dto)
 
-    response = api.post(decide_url(relationship, "terminate"))
+    response = member_api.post(decide_url(relationship, "terminate"))
 
     if connector.generation == "v1":
         assert response.status_code == 409
@@ -210,13 +193,13 @@ def test_terminate_on_7x_and_refused_on_1x(
 
 
 def test_a_learnt_generation_decides_whether_terminate_is_allowed(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     relationship = learn(connected, connector.add_active_relationship())
     # The channel says otherwise than the relationship's shape: what the channel knows wins.
     other = "core-v1" if connector.generation == "v1" else "v1"
     remember(connected, {"api_version": other})
-    status = api.post(decide_url(relationship, "terminate")).status_code
+    status = member_api.post(decide_url(relationship, "terminate")).status_code
     assert status == (202 if other == "core-v1" else 409)
 
 
@@ -233,7 +216,7 @@ def test_a_learnt_generation_decides_whether_terminate_is_allowed(
     ],
 )
 def test_a_transition_not_allowed_is_409_and_records_nothing(
-    api: APIClient,
+    member_api: APIClient,
     connector: FakeConnector,
     connected: Any,
     decision: str,
@@ -243,7 +226,7 @@ def test_a_transition_not_allowed_is_409_and_records_nothing(
 ) -> None:
     relationship = learn(connected, connector.add_relationship(status=start, incoming=incoming))
 
-    response = api.post(decide_url(relationship, decision))
+    response = member_api.post(decide_url(relationship, decision))
 
     if reason is None:
         assert response.status_code == 404
@@ -262,11 +245,11 @@ def test_a_transition_not_allowed_is_409_and_records_nothing(
 
 
 def test_a_channel_without_a_connector_cannot_decide(
-    api: APIClient, connector: Any, connected: Any
+    member_api: APIClient, connector: Any, connected: Any
 ) -> None:
     relationship = learn(connected, connector.add_incoming_pending())
     services.update_channel(channel=connected, credentials={"api_key": ""})
-    response = api.post(decide_url(relationship, "accept"))
+    response = member_api.post(decide_url(relationship, "accept"))
     assert response.status_code == 409
     assert "API key" in response.json()["detail"]
     assert OutboundCommand.objects.count() == 0
@@ -280,7 +263,7 @@ def test_a_channel_without_a_connector_cannot_decide(
     [("accept", True, "revoke", "Revoked"), ("revoke", False, "accept", "Active")],
 )
 def test_the_peer_deciding_first_refreshes_instead_of_failing(
-    api: APIClient,
+    member_api: APIClient,
     connector: FakeConnector,
     connected: Any,
     decision: str,
@@ -290,7 +273,7 @@ def test_the_peer_deciding_first_refreshes_instead_of_failing(
 ) -> None:
     dto = pending(connector, incoming)
     relationship = learn(connected, dto)
-    assert api.post(decide_url(relationship, decision)).status_code == 202
+    assert member_api.post(decide_url(relationship, decision)).status_code == 202
     connector.peer_decides(dto["id"], peer)  # before the worker runs
 
     work()
@@ -311,13 +294,13 @@ def test_the_peer_deciding_first_refreshes_instead_of_failing(
 
 
 def test_a_decision_already_carried_out_says_so(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     """An earlier attempt was carried out but its answer was lost: the retry's wrong-status
     answer is recognised as our own decision."""
     dto = connector.add_incoming_pending()
     relationship = learn(connected, dto)
-    assert api.post(decide_url(relationship, "accept")).status_code == 202
+    assert member_api.post(decide_url(relationship, "accept")).status_code == 202
     with client_for(connected) as client:  # the lost attempt
         client.decide(relationship_id=dto["id"], change_id="", decision="accept")
 
@@ -333,11 +316,11 @@ def test_a_decision_already_carried_out_says_so(
 
 
 def test_a_transient_failure_is_retried_and_decides_once(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     dto = connector.add_incoming_pending()
     relationship = learn(connected, dto)
-    assert api.post(decide_url(relationship, "accept")).status_code == 202
+    assert member_api.post(decide_url(relationship, "accept")).status_code == 202
     connector.fail_next(1, status=500, route="/Accept")
 
     work()
@@ -365,11 +348,11 @@ def test_a_transient_failure_is_retried_and_decides_once(
 
 
 def test_a_permanent_refusal_fails_with_the_platform_words_and_may_be_asked_again(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     dto = connector.add_incoming_pending()
     relationship = learn(connected, dto)
-    assert api.post(decide_url(relationship, "accept")).status_code == 202
+    assert member_api.post(decide_url(relationship, "accept")).status_code == 202
     connector.fail_next(1, status=400, code=ONLY_FOR_PEER, message="Not yours.", route="/Accept")
 
     work()
@@ -381,7 +364,7 @@ def test_a_permanent_refusal_fails_with_the_platform_words_and_may_be_asked_agai
     assert relationship.status == "Pending"
 
     # A failed decision is finished: the same decision again is a new command.
-    response = api.post(decide_url(relationship, "accept"))
+    response = member_api.post(decide_url(relationship, "accept"))
     assert response.status_code == 202
     assert response.json()["decision_outcome"] == "queued"
     assert [c.key for c in commands(relationship)] == [
@@ -394,10 +377,10 @@ def test_a_permanent_refusal_fails_with_the_platform_words_and_may_be_asked_agai
 
 
 def test_a_relationship_gone_from_the_connector_fails_the_decision(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     relationship = learn(connected, connector.add_incoming_pending())
-    assert api.post(decide_url(relationship, "accept")).status_code == 202
+    assert member_api.post(decide_url(relationship, "accept")).status_code == 202
     connector.fail_next(
         1, status=404, code=NOT_FOUND, message="Relationship not found.", route="/Accept"
     )
@@ -413,13 +396,13 @@ def test_a_relationship_gone_from_the_connector_fails_the_decision(
 
 
 def test_the_same_decision_twice_is_one_command(
-    api: APIClient, agent: Any, connector: FakeConnector, connected: Any
+    member_api: APIClient, agent: Any, connector: FakeConnector, connected: Any
 ) -> None:
     dto = connector.add_incoming_pending()
     relationship = learn(connected, dto)
 
-    first = api.post(decide_url(relationship, "accept"))
-    second = api.post(decide_url(relationship, "accept"))
+    first = member_api.post(decide_url(relationship, "accept"))
+    second = member_api.post(decide_url(relationship, "accept"))
     again = decisions.accept_relationship(relationship, user=agent)
 
     assert (first.status_code, second.status_code) == (202, 202)
@@ -427,7 +410,7 @@ def test_the_same_decision_twice_is_one_command(
     assert not again.created
     assert len(commands(relationship)) == 1
     # Another decision while one is queued is refused, not queued behind it.
-    other = api.post(decide_url(relationship, "reject"))
+    other = member_api.post(decide_url(relationship, "reject"))
     assert other.status_code == 409
     assert other.json() == {
         "detail": "A decision to accept is queued already; wait for its outcome."
@@ -437,7 +420,7 @@ def test_the_same_decision_twice_is_one_command(
     assert len(decided(connector, "/Accept")) == 1
     assert len(commands(relationship)) == 1
     # Finished: asking again is refused by the new state.
-    assert api.post(decide_url(relationship, "accept")).status_code == 409
+    assert member_api.post(decide_url(relationship, "accept")).status_code == 409
 
 
 def test_the_services_name_each_decision(
@@ -469,7 +452,7 @@ def test_the_services_name_each_decision(
 
 
 def test_another_channels_agent_gets_404_and_anonymous_is_refused(
-    api: APIClient, outsider: Any, connector: FakeConnector, connected: Any
+    member_api: APIClient, outsider: Any, connector: FakeConnector, connected: Any
 ) -> None:
     relationship = learn(connected, connector.add_incoming_pending())
     elsewhere = services.create_channel(
@@ -486,11 +469,11 @@ def test_another_channels_agent_gets_404_and_anonymous_is_refused(
     assert stranger.get(f"/api/v1/relationships/{relationship.pk}/").status_code == 404
     assert OutboundCommand.objects.count() == 0
     # The member may.
-    assert api.post(decide_url(relationship, "accept")).status_code == 202
+    assert member_api.post(decide_url(relationship, "accept")).status_code == 202
 
 
 def test_the_list_shows_decisions_at_a_constant_query_count(
-    api: APIClient,
+    member_api: APIClient,
     agent: Any,
     connector: FakeConnector,
     connected: Any,
@@ -498,7 +481,7 @@ def test_the_list_shows_decisions_at_a_constant_query_count(
 ) -> None:
     def listed() -> list[dict[str, Any]]:
         with django_assert_num_queries(3):  # count, page (with the decider), changes
-            response = api.get("/api/v1/relationships/")
+            response = member_api.get("/api/v1/relationships/")
         return response.json()["results"]
 
     first = learn(connected, connector.add_incoming_pending())
@@ -666,12 +649,12 @@ def test_the_change_page_shows_the_peer_and_the_creation_content_escaped(
 
 
 def test_a_decided_relationship_is_active_for_replies(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     """Sending checks for an Active relationship with the peer: the accepted one is."""
     dto = connector.add_incoming_pending()
     relationship = learn(connected, dto)
-    api.post(decide_url(relationship, "accept"))
+    member_api.post(decide_url(relationship, "accept"))
     work()
     assert Relationship.objects.filter(
         channel=connected, peer=dto["peer"], status="Active"

@@ -30,22 +30,6 @@ def _fast_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture
-def api(agent: Any, connected: Any) -> APIClient:
-    connected.members.add(agent)
-    client = APIClient()
-    client.force_authenticate(agent)
-    return client
-
-
-@pytest.fixture
-def staff_client(client: Any, owner: Any) -> Any:
-    owner.is_superuser = True
-    owner.save()
-    client.force_login(owner)
-    return client
-
-
 def in_days(days: int) -> datetime:
     return (timezone.now() + timedelta(days=days)).replace(microsecond=0)
 
@@ -79,10 +63,10 @@ def other_channel(connector: FakeConnector, member: Any = None) -> Any:
 
 
 def test_creates_an_own_template_through_the_api(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     expires = in_days(7)
-    response = api.post(
+    response = member_api.post(
         LIST,
         {
             "channel": connected.pk,
@@ -127,9 +111,9 @@ def test_creates_an_own_template_through_the_api(
 
 
 def test_max_allocations_may_be_left_out(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
-    response = api.post(
+    response = member_api.post(
         LIST,
         {"channel": connected.pk, "title": "Open", "expires_at": in_days(1).isoformat()},
         format="json",
@@ -154,10 +138,14 @@ def test_max_allocations_may_be_left_out(
     ],
 )
 def test_invalid_requests_are_400_naming_the_field_and_ask_nothing(
-    api: APIClient, connector: FakeConnector, connected: Any, change: dict[str, Any], field: str
+    member_api: APIClient,
+    connector: FakeConnector,
+    connected: Any,
+    change: dict[str, Any],
+    field: str,
 ) -> None:
     data = {"channel": connected.pk, "title": "T", "expires_at": in_days(1).isoformat()}
-    response = api.post(LIST, {**data, **change}, format="json")
+    response = member_api.post(LIST, {**data, **change}, format="json")
     assert response.status_code == 400
     assert field in response.json()
     assert not RelationshipTemplate.objects.exists()
@@ -165,13 +153,13 @@ def test_invalid_requests_are_400_naming_the_field_and_ask_nothing(
 
 
 def test_another_channel_or_platform_is_refused_like_one_that_does_not_exist(
-    api: APIClient, outsider: Any, connector: FakeConnector, connected: Any
+    member_api: APIClient, outsider: Any, connector: FakeConnector, connected: Any
 ) -> None:
     elsewhere = other_channel(connector, member=outsider)
     scalar = ChannelFactory(platform="scalar")
     scalar.members.add(connected.members.get())
     for channel, words in ((elsewhere, "does not exist"), (scalar, "Only enmeshed")):
-        response = api.post(
+        response = member_api.post(
             LIST,
             {"channel": channel.pk, "title": "T", "expires_at": in_days(1).isoformat()},
             format="json",
@@ -195,7 +183,7 @@ def test_another_channel_or_platform_is_refused_like_one_that_does_not_exist(
     ],
 )
 def test_connector_errors_are_answered_with_its_code_and_store_nothing(
-    api: APIClient,
+    member_api: APIClient,
     connector: FakeConnector,
     connected: Any,
     failure: dict[str, Any],
@@ -203,7 +191,7 @@ def test_connector_errors_are_answered_with_its_code_and_store_nothing(
     code: str,
 ) -> None:
     connector.fail_next(1, route="/RelationshipTemplates/Own", **failure)
-    response = api.post(
+    response = member_api.post(
         LIST,
         {"channel": connected.pk, "title": "T", "expires_at": in_days(1).isoformat()},
         format="json",
@@ -215,10 +203,10 @@ def test_connector_errors_are_answered_with_its_code_and_store_nothing(
 
 
 def test_an_unreachable_connector_is_502(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     connector.down()
-    response = api.post(
+    response = member_api.post(
         LIST,
         {"channel": connected.pk, "title": "T", "expires_at": in_days(1).isoformat()},
         format="json",
@@ -253,7 +241,7 @@ def test_the_service_refuses_what_it_cannot_ask(connector: FakeConnector, connec
 
 
 def test_lists_the_templates_of_visible_channels_at_a_constant_query_count(
-    api: APIClient,
+    member_api: APIClient,
     outsider: Any,
     connector: FakeConnector,
     connected: Any,
@@ -262,7 +250,7 @@ def test_lists_the_templates_of_visible_channels_at_a_constant_query_count(
     def listed(query: str = "", queries: int = 2) -> list[dict[str, Any]]:
         # count, page (none when the count is 0); a channel filter checks the channel first
         with django_assert_num_queries(queries):
-            response = api.get(LIST + query)
+            response = member_api.get(LIST + query)
         assert response.status_code == 200
         return response.json()["results"]
 
@@ -275,7 +263,7 @@ def test_lists_the_templates_of_visible_channels_at_a_constant_query_count(
     assert [t["title"] for t in listed()] == ["Third", "Second", "First"]  # newest first
     assert len(listed(f"?channel={connected.pk}&is_own=true", queries=3)) == 3
     assert listed("?is_own=false", queries=1) == []
-    assert api.get(f"{LIST}?channel={elsewhere.pk}").status_code == 400
+    assert member_api.get(f"{LIST}?channel={elsewhere.pk}").status_code == 400
     assert APIClient().get(LIST).status_code in (401, 403)
 
     stranger = APIClient()
@@ -283,20 +271,20 @@ def test_lists_the_templates_of_visible_channels_at_a_constant_query_count(
     assert [t["title"] for t in stranger.get(LIST).json()["results"]] == ["Not yours"]
     mine = RelationshipTemplate.objects.get(title="First")
     assert stranger.get(f"{LIST}{mine.pk}/").status_code == 404
-    assert api.get(f"{LIST}{mine.pk}/").json()["external_id"] == mine.external_id
+    assert member_api.get(f"{LIST}{mine.pk}/").json()["external_id"] == mine.external_id
 
 
 # --- QR codes ----------------------------------------------------------------------------------
 
 
 def test_the_qr_code_is_a_png_from_the_connector(
-    api: APIClient, outsider: Any, connector: FakeConnector, connected: Any
+    member_api: APIClient, outsider: Any, connector: FakeConnector, connected: Any
 ) -> None:
     template = templates.create_template(channel=connected, title="Q", expires_at=in_days(1))
     url = f"{LIST}{template.pk}/qr/"
 
     for accept in ("image/png", "image/avif,image/webp,*/*", "application/json"):
-        response = api.get(url, HTTP_ACCEPT=accept)
+        response = member_api.get(url, HTTP_ACCEPT=accept)
         assert response.status_code == 200, response.content
         assert response["Content-Type"] == "image/png"
         assert response["Cache-Control"] == "private, no-store"
@@ -316,16 +304,16 @@ def test_the_qr_code_is_a_png_from_the_connector(
 
 
 def test_a_qr_code_the_connector_cannot_render_is_an_error_in_json(
-    api: APIClient, connector: FakeConnector, connected: Any
+    member_api: APIClient, connector: FakeConnector, connected: Any
 ) -> None:
     template = templates.create_template(channel=connected, title="Q", expires_at=in_days(1))
     connector.fail_next(1, status=503)
-    response = api.get(f"{LIST}{template.pk}/qr/", HTTP_ACCEPT="image/png")
+    response = member_api.get(f"{LIST}{template.pk}/qr/", HTTP_ACCEPT="image/png")
     assert response.status_code == 502
     assert response["Content-Type"] == "application/json"
     assert response.json()["code"] == "error.platform.unexpected"
     connector.fail_next(1, status=404, code=NOT_FOUND, message="RelationshipTemplate not found.")
-    response = api.get(f"{LIST}{template.pk}/qr/")
+    response = member_api.get(f"{LIST}{template.pk}/qr/")
     assert response.status_code == 409
     assert response.json()["code"] == "error.connector.recordNotFound"
 

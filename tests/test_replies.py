@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -28,20 +29,6 @@ def deliver(post_webhook: Any, channel: Any, trigger: str, dto: dict[str, Any]) 
         channel, {"trigger": trigger, "data": dto}, headers={"X-API-KEY": WEBHOOK_SECRET}
     )
     assert response.status_code == 202, response.content
-
-
-@pytest.fixture
-def member(connected: Any) -> Any:
-    user = UserFactory()
-    connected.members.add(user)
-    return user
-
-
-@pytest.fixture
-def api(member: Any) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(member)
-    return client
 
 
 @pytest.fixture
@@ -76,7 +63,7 @@ def messages_of(conversation: Conversation) -> list[Message]:
 
 
 def test_a_reply_with_two_files_is_queued_then_sent_once(
-    api: APIClient,
+    member_api: APIClient,
     conversation: Conversation,
     connector: Any,
     post_webhook: Any,
@@ -85,7 +72,7 @@ def test_a_reply_with_two_files_is_queued_then_sent_once(
 ) -> None:
     settings.MEDIA_ROOT = tmp_path
     answer = reply(
-        api,
+        member_api,
         conversation,
         subject="Re: Claim 4711",
         text="Your refund is on its way.\nKind regards",
@@ -126,7 +113,7 @@ def test_a_reply_with_two_files_is_queued_then_sent_once(
 
 @pytest.mark.django_db(transaction=True)
 def test_an_echo_that_arrives_before_the_send_answer_is_the_same_message(
-    api: APIClient, conversation: Conversation, connector: Any
+    member_api: APIClient, conversation: Conversation, connector: Any
 ) -> None:
     from django.test import Client
 
@@ -142,9 +129,10 @@ def test_an_echo_that_arrives_before_the_send_answer_is_the_same_message(
         )
         seen.append(response.status_code)
         process_due_events()
+        connection.close()  # this thread's own connection: the test database is dropped later
 
     connector.on_send = echo_first
-    queued = reply(api, conversation, text="Thanks, we are on it.").json()
+    queued = reply(member_api, conversation, text="Thanks, we are on it.").json()
     assert process_due_commands() == {"done": 1}
     assert seen == [202]
     outgoing = list(conversation.messages.filter(direction="out"))
@@ -156,11 +144,11 @@ def test_an_echo_that_arrives_before_the_send_answer_is_the_same_message(
 
 
 def test_the_same_idempotency_key_gives_the_same_message_and_another_body_a_conflict(
-    api: APIClient, conversation: Conversation
+    member_api: APIClient, conversation: Conversation
 ) -> None:
-    first = reply(api, conversation, "key-1", text="Hello")
-    again = reply(api, conversation, "key-1", text="Hello")
-    other = reply(api, conversation, "key-1", text="Something else")
+    first = reply(member_api, conversation, "key-1", text="Hello")
+    again = reply(member_api, conversation, "key-1", text="Hello")
+    other = reply(member_api, conversation, "key-1", text="Something else")
     assert (first.status_code, again.status_code, other.status_code) == (201, 200, 409)
     assert first.json()["id"] == again.json()["id"]
     assert "different request" in other.json()["detail"]
@@ -168,12 +156,12 @@ def test_the_same_idempotency_key_gives_the_same_message_and_another_body_a_conf
 
 
 def test_a_lost_answer_is_found_before_sending_again(
-    api: APIClient, conversation: Conversation, connector: Any
+    member_api: APIClient, conversation: Conversation, connector: Any
 ) -> None:
     conversation.channel.settings = {**conversation.channel.settings, "timeout": 1}
     conversation.channel.save()
     connector.delay_next(2.5)  # the Connector sends, but answers after the client gave up
-    queued = reply(api, conversation, text="Sent once, whatever happens.").json()
+    queued = reply(member_api, conversation, text="Sent once, whatever happens.").json()
     assert process_due_commands() == {"queued": 1}
     message = Message.objects.get(pk=queued["id"])
     assert message.status == MessageStatus.SENDING
@@ -191,10 +179,10 @@ def test_a_lost_answer_is_found_before_sending_again(
 
 
 def test_a_transient_failure_is_retried_and_sends_once(
-    api: APIClient, conversation: Conversation, connector: Any
+    member_api: APIClient, conversation: Conversation, connector: Any
 ) -> None:
     connector.fail_next(1, status=503, route="/Messages")
-    reply(api, conversation, text="Second time lucky")
+    reply(member_api, conversation, text="Second time lucky")
     assert process_due_commands() == {"queued": 1}
     assert process_due_commands() == {}  # not due yet: backoff
     OutboundCommand.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
@@ -203,7 +191,7 @@ def test_a_transient_failure_is_retried_and_sends_once(
 
 
 def test_a_permanent_failure_fails_the_message_with_the_platform_words_and_can_be_retried(
-    api: APIClient, conversation: Conversation, connector: Any
+    member_api: APIClient, conversation: Conversation, connector: Any
 ) -> None:
     connector.fail_next(
         1,
@@ -212,48 +200,50 @@ def test_a_permanent_failure_fails_the_message_with_the_platform_words_and_can_b
         message="The relationship is not active.",
         route="/Messages",
     )
-    queued = reply(api, conversation, text="This one fails").json()
+    queued = reply(member_api, conversation, text="This one fails").json()
     assert process_due_commands() == {"failed": 1}
-    failed = api.get(f"/api/v1/messages/{queued['id']}/").json()
+    failed = member_api.get(f"/api/v1/messages/{queued['id']}/").json()
     assert failed["status"] == "failed"
     assert failed["error_code"] == "error.transport.relationships.wrongRelationshipStatus"
     assert "not active" in failed["error"]
 
-    retried = api.post(f"/api/v1/messages/{queued['id']}/retry/")
+    retried = member_api.post(f"/api/v1/messages/{queued['id']}/retry/")
     assert retried.status_code == 200
     assert retried.json()["status"] == "queued"
     assert process_due_commands() == {"done": 1}
     assert Message.objects.get(pk=queued["id"]).status == MessageStatus.SENT
-    again = api.post(f"/api/v1/messages/{queued['id']}/retry/")
+    again = member_api.post(f"/api/v1/messages/{queued['id']}/retry/")
     assert again.status_code == 409
 
 
 def test_a_conversation_without_an_active_relationship_cannot_take_a_reply(
-    api: APIClient, conversation: Conversation, connector: Any, post_webhook: Any
+    member_api: APIClient, conversation: Conversation, connector: Any, post_webhook: Any
 ) -> None:
     [relationship] = list(conversation.channel.relationships.all())
     relationship.status = "Terminated"
     relationship.save()
-    answer = reply(api, conversation, text="Anyone there?")
+    answer = reply(member_api, conversation, text="Anyone there?")
     assert answer.status_code == 409
     assert "No active relationship with" in answer.json()["detail"]
     assert not Message.objects.filter(direction="out").exists()
 
 
 def test_bad_replies_answer_400_naming_the_field(
-    api: APIClient, conversation: Conversation, settings: Any
+    member_api: APIClient, conversation: Conversation, settings: Any
 ) -> None:
     conversation.channel.settings = {**conversation.channel.settings, "max_file_size": 10}
     conversation.channel.save()
-    empty = reply(api, conversation, text="")
+    empty = reply(member_api, conversation, text="")
     assert empty.json() == {"text": ["A reply needs a text or a file."]}
-    too_big = reply(api, conversation, text="x", files=[SimpleUploadedFile("a.bin", b"0" * 11)])
+    too_big = reply(
+        member_api, conversation, text="x", files=[SimpleUploadedFile("a.bin", b"0" * 11)]
+    )
     assert too_big.status_code == 400
     assert "files" in too_big.json()
-    long_subject = reply(api, conversation, text="x", subject="s" * 301)
+    long_subject = reply(member_api, conversation, text="x", subject="s" * 301)
     assert long_subject.status_code == 400
     assert "subject" in long_subject.json()
-    assert reply(api, conversation, "k" * 256, text="x").status_code == 400
+    assert reply(member_api, conversation, "k" * 256, text="x").status_code == 400
     assert not Message.objects.filter(direction="out").exists()
     assert not Attachment.objects.filter(message__direction="out").exists()
 

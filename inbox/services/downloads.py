@@ -24,8 +24,8 @@ import re
 import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
@@ -33,12 +33,12 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from inbox.connectors.outbound import Client, PlatformError
-from inbox.db import lock_key
+from inbox.db import lock_key, session_lock
 from inbox.inbound.storing import plain_text
 from inbox.inbound.wakeup import Waker
 from inbox.models import Attachment, Channel
@@ -243,21 +243,7 @@ def stored_name(filename: str, content_type: str, *, now: datetime | None = None
     return f"attachments/{moment:%Y/%m}/{uuid.uuid4().hex}{suffix}"
 
 
-@contextmanager
-def _download_lock(pk: int) -> Iterator[bool]:
+def _download_lock(pk: int) -> AbstractContextManager[bool]:
     """The attachment's download lock, held by this database session (no transaction stays
     open while the platform streams) and released when the download ends or its process dies."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    key = lock_key(0, f"attachment-download:{pk}")
-    with connection.cursor() as db:
-        db.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        row = db.fetchone()
-    taken = bool(row and row[0])
-    try:
-        yield taken
-    finally:
-        if taken:
-            with connection.cursor() as db:
-                db.execute("SELECT pg_advisory_unlock(%s)", [key])
+    return session_lock(lock_key(0, f"attachment-download:{pk}"))

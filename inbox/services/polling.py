@@ -19,20 +19,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from inbox.connectors.outbound import PlatformError
 from inbox.connectors.registry import get_connector
 from inbox.connectors.settings import value_of
-from inbox.db import lock_key
+from inbox.db import lock_key, session_lock
 from inbox.inbound import store_request
 from inbox.models import Channel, PollCursor, Source
 from inbox.queue import WorkQueue
@@ -241,21 +241,7 @@ def _count(document: Any, key: str) -> int:
     return len(value) if isinstance(value, Sequence) and not isinstance(value, str) else 0
 
 
-@contextmanager
-def _poll_lock(channel_id: int) -> Iterator[bool]:
+def _poll_lock(channel_id: int) -> AbstractContextManager[bool]:
     """The channel's poll lock, held by this database session (not a transaction, so none is
     open while the platform is called) and released when the poll ends or its process dies."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    key = lock_key(channel_id, "poll")
-    with connection.cursor() as db:
-        db.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        row = db.fetchone()
-    taken = bool(row and row[0])
-    try:
-        yield taken
-    finally:
-        if taken:
-            with connection.cursor() as db:
-                db.execute("SELECT pg_advisory_unlock(%s)", [key])
+    return session_lock(lock_key(channel_id, "poll"))
