@@ -11,11 +11,15 @@ external ids, or other keys), so the way in can take them all up front, without 
 ``inbox`` registers its appliers in ``InboxConfig.ready()`` and ``relationships`` in its own, so
 the core needs no import of the apps that plug in. A system check (``inbox.checks``) fails when a
 normalized event type has no applier.
+
+The appliers of one batch share a memo (:func:`batch_memo`): the conversations and participants
+one of them loaded, the next need not load again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,13 +74,36 @@ def registration(event_type: type[Any]) -> Registration:
         raise LookupError(f"no applier registered for {event_type.__name__}") from None
 
 
+_MEMO: ContextVar[dict[str, dict[Any, Any]] | None] = ContextVar("batch_memo", default=None)
+
+
+def batch_memo(name: str) -> dict[Any, Any] | None:
+    """A dict the appliers of the batch being applied share (``None`` outside ``apply_all``).
+
+    Rows kept here must stay as saved: whatever writes them behind the appliers' backs (a bulk
+    ``update``, a merge) calls :func:`forget_batch_memo`.
+    """
+    memo = _MEMO.get()
+    return None if memo is None else memo.setdefault(name, {})
+
+
+def forget_batch_memo() -> None:
+    memo = _MEMO.get()
+    if memo is not None:
+        memo.clear()
+
+
 def apply_all(items: Sequence[Applying]) -> list[Change]:
     """Apply a batch: each type's events together, the types in ``EVENT_TYPES`` order."""
     changes: list[Change] = []
-    for event_type in EVENT_TYPES:
-        batch = [item for item in items if type(item.event) is event_type]
-        if batch:
-            changes += registration(event_type).apply(batch)
+    token = _MEMO.set({})
+    try:
+        for event_type in EVENT_TYPES:
+            batch = [item for item in items if type(item.event) is event_type]
+            if batch:
+                changes += registration(event_type).apply(batch)
+    finally:
+        _MEMO.reset(token)
     unknown = {type(item.event) for item in items} - set(EVENT_TYPES)
     if unknown:
         raise LookupError(f"no applier registered for {', '.join(t.__name__ for t in unknown)}")

@@ -20,7 +20,7 @@ from inbox.connectors.events import (
     ProfileChanged,
 )
 from inbox.db import insert_rows, lock, lock_key, update_rows
-from inbox.inbound.appliers import Applying
+from inbox.inbound.appliers import Applying, batch_memo, forget_batch_memo
 from inbox.live import Change
 from inbox.models import Channel, Contact, Conversation, ConversationAlias, Participant
 
@@ -74,8 +74,15 @@ def find_conversations(refs: Iterable[tuple[Channel, ConversationRef | str]]) ->
     for channel_id, external_id in asked:
         wanted[channel_id].add(owners.get((channel_id, external_id), external_id))
     found = Found()
+    memo = batch_memo("conversations")  # what an earlier applier of the batch loaded
     stored: dict[tuple[int, str], Conversation] = {}
     for channel_id, external_ids in wanted.items():
+        if memo:
+            known = {(channel_id, e) for e in external_ids} & memo.keys()
+            stored.update((key, memo[key]) for key in known)
+            external_ids = external_ids - {e for _, e in known}
+        if not external_ids:
+            continue
         # With the last message: placing new messages on the timeline compares with it (its
         # timeline position only: the rest is not loaded).
         for conversation in (
@@ -98,6 +105,8 @@ def find_conversations(refs: Iterable[tuple[Channel, ConversationRef | str]]) ->
         found.created = {c.pk for c in new.values()}
     for key in asked:
         found.by_key[key] = stored[(key[0], owners.get(key, key[1]))]
+    if memo is not None:
+        memo.update(stored)
     return found
 
 
@@ -215,6 +224,7 @@ def adopt_aliases(
         waiting = Conversation.objects.filter(channel=channel, external_id=alias).first()
         if waiting is not None:
             changes += _merge(waiting, into=conversation)
+            forget_batch_memo()  # rows moved, one conversation deleted
     return changes
 
 
@@ -300,5 +310,6 @@ def apply_profiles_changed(items: Sequence[Applying]) -> list[Change]:
         )
         conversations = sorted(set(renamed.values_list("conversation_id", flat=True)))
         renamed.update(name=contact.name)
+        forget_batch_memo()  # participant names changed in bulk
         changes += [Change("conversation.updated", item.channel.pk, pk) for pk in conversations]
     return changes

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from inbox.connectors.events import Party
 from inbox.db import insert_rows, update_rows
+from inbox.inbound.appliers import batch_memo
 from inbox.models import Contact, Conversation, Participant
 
 EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -31,10 +32,16 @@ class Roster:
 
     def __init__(self, conversations: Iterable[Conversation]) -> None:
         self.conversations = {c.pk: c for c in conversations}
-        rows = Participant.objects.filter(conversation_id__any=self.conversations)
-        self.rows: dict[tuple[int, str], Participant] = {
-            (p.conversation_id, p.address): p for p in rows
-        }
+        # Within a batch, one dict of rows serves every applier: each loads only the
+        # conversations no earlier one did.
+        shared, loaded = batch_memo("participants"), batch_memo("participants of")
+        self.rows: dict[tuple[int, str], Participant] = {} if shared is None else shared
+        wanted = [pk for pk in self.conversations if loaded is None or pk not in loaded]
+        if wanted:
+            for row in Participant.objects.filter(conversation_id__any=wanted):
+                self.rows[(row.conversation_id, row.address)] = row
+        if loaded is not None:
+            loaded.update(dict.fromkeys(wanted, True))
         self.new: list[Participant] = []
         # Rows are unhashable until saved: changed ones are kept by (conversation, address).
         self.changed: dict[tuple[int, str], Participant] = {}
