@@ -75,7 +75,7 @@ async def stream(
     except Exception:  # Redis went away: the page notices the end and polls meanwhile
         logger.warning("the live stream stopped", exc_info=True)
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         await client.aclose()
 
 
