@@ -1,12 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
+from inbox.live.stream import live_events
 from inbox.webhooks import receive_webhook
 
 urlpatterns = [
-    # Until the inbox pages exist, the admin is the place to look around.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", include("inbox.web.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("relationships/", include("relationships.web_urls")),
+    path("ops/", include("inbox.ops.urls")),
+    path("live/", live_events, name="live"),
     path("admin/", admin.site.urls),
     path("webhooks/<str:platform>/<uuid:key>/", receive_webhook, name="webhook"),
     path("api/v1/", include("inbox.api.urls")),

@@ -35,6 +35,7 @@ from .models import (
 )
 from .models.fields import Unreadable
 from .services import sending
+from .web import presenting
 
 SHOWN_BODY_BYTES = 20_000
 
@@ -222,13 +223,29 @@ class ParticipantInline(ReadOnlyTabularInline):
     fields = ("address", "name", "role", "is_present", "joined_at", "left_at")
 
 
+def human_title(conversation: Conversation) -> str:
+    """The title the inbox shows (the lists prefetch the participants)."""
+    return presenting.conversation_title(
+        conversation,
+        list(conversation.participants.all()),
+        presenting.own_addresses(conversation.channel),
+    )
+
+
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdmin):
-    list_display = ("__str__", "channel", "kind", "status", "last_activity_at", "last_position")
+    list_display = ("human_title", "channel", "kind", "status", "last_activity_at", "last_position")
     list_filter = ("status", "kind", "channel__platform", "channel")
     search_fields = ("external_id", "title", "participants__address", "participants__name")
     list_select_related = ("channel",)
     inlines = (ParticipantInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
+        return super().get_queryset(request).prefetch_related("participants")
+
+    @admin.display(description="Conversation", ordering="title")
+    def human_title(self, obj: Conversation) -> str:
+        return human_title(obj)
 
 
 @admin.register(ConversationAlias)
@@ -252,7 +269,8 @@ class AttachmentInline(ReadOnlyTabularInline):
 class MessageAdmin(ReadOnlyAdmin):
     list_display = (
         "__str__",
-        "conversation",
+        "conversation_title",
+        "preview",
         "direction",
         "content_kind",
         "audience",
@@ -261,12 +279,24 @@ class MessageAdmin(ReadOnlyAdmin):
     )
     list_filter = ("direction", "status", "content_kind", "audience", "channel__platform")
     search_fields = ("external_id", "text", "subject", "conversation__external_id")
-    list_select_related = ("conversation",)
+    list_select_related = ("conversation__channel",)
     date_hierarchy = "sent_at"
     exclude = ("content",)
     readonly_fields = ("content_json",)
     inlines = (RecipientInline, AttachmentInline)
     actions = ("retry_sending",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        return super().get_queryset(request).prefetch_related("conversation__participants")
+
+    @admin.display(description="Conversation")
+    def conversation_title(self, obj: Message) -> str:
+        return human_title(obj.conversation)
+
+    @admin.display(description="Text")
+    def preview(self, obj: Message) -> str:
+        text = " ".join((obj.text or obj.subject).split())
+        return text if len(text) <= 80 else text[:79] + "…"
 
     @admin.display(description="Content")
     def content_json(self, obj: Message) -> str:

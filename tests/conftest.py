@@ -68,6 +68,16 @@ def django_db_modify_db_settings() -> None:
     settings.DATABASES["default"]["TEST"] = test
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Any:
+    """A fast hasher for the suite's users: the real one costs a good fraction of a second per
+    password, which the suite's fixtures pay hundreds of times (never in production)."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache(request: pytest.FixtureRequest) -> None:
     if request.config.pluginmanager.hasplugin("django"):

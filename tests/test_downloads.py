@@ -34,12 +34,6 @@ STORED = re.compile(r"attachments/\d{4}/\d{2}/[0-9a-f]{32}(\.[a-z0-9]{1,10})?")
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings) -> None:
-    # The user fixtures hash a password each: with the real hasher that is most of the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def media(settings, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT

@@ -14,7 +14,7 @@ from tests.factories import ChannelFactory
 
 
 def open_stream(user: Any) -> Any:
-    request = AsyncRequestFactory().get("/live/")
+    request = AsyncRequestFactory().get("/live/")  # an ASGIRequest, as under uvicorn
 
     async def auser() -> Any:
         return user
@@ -47,11 +47,8 @@ def test_a_member_gets_the_changes_of_their_channels_and_nothing_else(member, co
 
     first, second = async_to_sync(run)()
     assert first.startswith("retry: 2000\n")
-    assert second == (
-        "event: changes\n"
-        f'data: [{{"kind":"message.created","channel":{connected.pk},"conversation":3,"message":4}}]'
-        "\n\n"
-    )
+    change = f'{{"kind":"message.created","channel":{connected.pk},"conversation":3,"message":4}}'
+    assert second == f"event: changes\ndata: [{change}]\n\n"
 
 
 def test_a_batch_of_other_channels_only_sends_nothing(member, connected, monkeypatch):
@@ -72,9 +69,14 @@ def test_a_batch_of_other_channels_only_sends_nothing(member, connected, monkeyp
     assert async_to_sync(run)() == ": keep-alive\n\n"
 
 
-def test_anonymous_is_refused_and_without_redis_the_page_polls(db, member, settings):
+def test_anonymous_is_refused_and_without_redis_or_under_wsgi_the_page_polls(
+    db, member, settings, rf
+):
     from django.contrib.auth.models import AnonymousUser
 
     assert async_to_sync(live_events)(open_stream(AnonymousUser())).status_code == 401
+    under_wsgi = rf.get("/live/")
+    under_wsgi.auser = open_stream(member).auser
+    assert async_to_sync(live_events)(under_wsgi).status_code == 204
     settings.REDIS_URL = ""
     assert async_to_sync(live_events)(open_stream(member)).status_code == 204

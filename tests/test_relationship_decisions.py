@@ -35,12 +35,6 @@ pytestmark = pytest.mark.django_db
 DECIDE = OutboundCommand.Kind.DECIDE
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    # The user fixtures hash a password each: with the real hasher that is most of the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # --- helpers -----------------------------------------------------------------------------------
 
 

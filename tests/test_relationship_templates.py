@@ -24,12 +24,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LIST = "/api/v1/relationship-templates/"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    # The user fixtures hash a password each: with the real hasher that is most of the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def in_days(days: int) -> datetime:
     return (timezone.now() + timedelta(days=days)).replace(microsecond=0)
 

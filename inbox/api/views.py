@@ -85,15 +85,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
             return Response({"Idempotency-Key": ["At most 255 characters."]}, status=400)
         form = ReplySerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        files = [
-            sending.ReplyFile(
-                name=upload.name or "file",
-                content_type=sending.guess_type(upload.name or "", upload.content_type or ""),
-                size=upload.size or 0,
-                content=upload,
-            )
-            for upload in form.validated_data["files"]
-        ]
+        files = [sending.ReplyFile.from_upload(upload) for upload in form.validated_data["files"]]
         try:
             reply = sending.send_reply(
                 conversation=conversation,

@@ -3,9 +3,9 @@
 ``GET /live/`` streams, to a logged-in user, the changes the services publish after commit
 (:data:`inbox.live.LIVE_CHANNEL`) for the channels that user may see — nothing of another
 channel. Under an ASGI server (uvicorn) the stream is an async generator holding no thread; a
-WSGI development server streams it too, a thread per open page. Without Redis there is nothing
-to stream from: the endpoint answers 204 and the pages fall back to polling, as they do when the
-stream breaks.
+WSGI server would buffer the endless response, so there — and without Redis, where there is
+nothing to stream from — the endpoint answers 204 and the pages fall back to polling, as they do
+when the stream breaks.
 
 Each connection lives ``STREAM_SECONDS`` at the most (the browser reconnects at once, and the
 visible channels are read again), with a comment line every ``KEEPALIVE_SECONDS`` so proxies
@@ -22,6 +22,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 from . import LIVE_CHANNEL
@@ -84,7 +85,8 @@ async def live_events(request: HttpRequest) -> HttpResponseBase:
     user = await request.auser()
     if not user.is_authenticated:
         return HttpResponse(status=401)
-    if not settings.REDIS_URL:
+    if not settings.REDIS_URL or not isinstance(request, ASGIRequest):
+        # No Redis, or a WSGI server (it would buffer an endless stream): the page polls.
         return HttpResponse(status=204)
     from inbox.models import Channel
 

@@ -71,6 +71,17 @@ class ReplyFile:
     size: int
     content: File[Any]
 
+    @classmethod
+    def from_upload(cls, upload: Any) -> ReplyFile:
+        """A file as a form or the API received it (an ``UploadedFile``)."""
+        name = upload.name or "file"
+        return cls(
+            name=name,
+            content_type=guess_type(name, upload.content_type or ""),
+            size=upload.size or 0,
+            content=upload,
+        )
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -89,10 +100,11 @@ def register_conversation_rule(platform: str, rule: ConversationRule) -> None:
 
 
 def recipients_of(conversation: Conversation) -> list[str]:
-    """The addresses a reply goes to: the conversation's present participants."""
-    return sorted(
-        conversation.participants.filter(is_present=True).values_list("address", flat=True)
-    )
+    """The addresses a reply goes to: the conversation's present participants but ourselves."""
+    channel = conversation.channel
+    own = {(channel.settings or {}).get("address"), (channel.learned or {}).get("address")}
+    present = conversation.participants.filter(is_present=True).exclude(address__in=own - {None})
+    return sorted(present.values_list("address", flat=True))
 
 
 def why_not(conversation: Conversation) -> str:

@@ -1,0 +1,1 @@
+"""The human inbox: server-rendered pages with htmx swaps."""
