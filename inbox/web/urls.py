@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.inbox, name="index"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/messages/", views.messages, name="messages"),
+    path("c/<int:pk>/typing/", views.typing, name="typing"),
     path("c/<int:pk>/reply/", views.reply, name="reply"),
     path("c/<int:pk>/unread/", views.mark_unread, name="mark-unread"),
     path("m/<int:pk>/retry/", views.retry, name="retry"),

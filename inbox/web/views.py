@@ -26,6 +26,7 @@ from inbox.api.views import CONVERSATION_ORDER, TIMELINE_ORDER
 from inbox.models import Channel, Conversation, Message, Participant
 from inbox.services import read_state, sending
 from inbox.services.channels import capabilities
+from inbox.services.typing import typing_in
 
 from . import presenting
 from .forms import FilterForm, ReplyForm
@@ -235,6 +236,23 @@ def messages(request: HttpRequest, pk: int) -> HttpResponse:
             "older": bool(before),
         },
     )
+
+
+@login_required
+def typing(request: HttpRequest, pk: int) -> HttpResponse:
+    """Who is typing in the conversation now (names where the inbox knows them)."""
+    found = _conversation(request.user, pk)
+    return render(request, "inbox/_typing.html", {"typing": typing_names(found)})
+
+
+def typing_names(conversation: Conversation) -> list[str]:
+    addresses = typing_in(conversation=conversation)
+    if not addresses:
+        return []
+    names = dict(
+        conversation.participants.filter(address__in=addresses).values_list("address", "name")
+    )
+    return [names.get(address) or address for address in addresses]
 
 
 @login_required
