@@ -53,7 +53,7 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-def deliver(post_webhook: Any, channel: Any, trigger: str, dto: dict[str, Any]) -> None:
+def connector_posts(post_webhook: Any, channel: Any, trigger: str, dto: dict[str, Any]) -> None:
     response = post_webhook(
         channel, {"trigger": trigger, "data": dto}, headers={"X-API-KEY": WEBHOOK_SECRET}
     )
@@ -65,14 +65,14 @@ def deliver(post_webhook: Any, channel: Any, trigger: str, dto: dict[str, Any]) 
 def peer(connector: Any, connected: Any, post_webhook: Any) -> str:
     """A peer with an active relationship who wrote to us."""
     address = connector.new_address()
-    deliver(
+    connector_posts(
         post_webhook,
         connected,
         "transport.relationshipChanged",
         connector.add_active_relationship(address),
     )
     message = connector.receive_message(address, subject="Claim 4711", body="Where is my refund?")
-    deliver(post_webhook, connected, "transport.messageReceived", message)
+    connector_posts(post_webhook, connected, "transport.messageReceived", message)
     return address
 
 
@@ -142,7 +142,7 @@ def test_a_message_arriving_meanwhile_appears_without_reload(
     open_conversation(page, peer)
     marker = page.evaluate("() => (window.__kept = 'this page')")
     dto = connector.receive_message(peer, subject="Claim 4711", body="Any news on this?")
-    deliver(post_webhook, connected, "transport.messageReceived", dto)
+    connector_posts(post_webhook, connected, "transport.messageReceived", dto)
     said(page, "Any news on this?").wait_for(timeout=10_000)
     assert page.evaluate("() => window.__kept") == marker  # the same page: no reload
 
@@ -152,7 +152,7 @@ def test_platform_text_is_shown_as_text_and_runs_nothing(
 ) -> None:
     hostile = "<img src=x onerror=alert(1)>"
     dto = connector.receive_message(peer, subject="<b>bold</b>", body=hostile)
-    deliver(post_webhook, connected, "transport.messageReceived", dto)
+    connector_posts(post_webhook, connected, "transport.messageReceived", dto)
     open_conversation(page, peer)
     said(page, hostile).wait_for()
     assert page.locator("img[src=x]").count() == 0
@@ -165,7 +165,7 @@ def test_an_incoming_relationship_request_is_accepted_from_the_page(
     page: Any, connector: Any, connected: Any, post_webhook: Any
 ) -> None:
     request = connector.add_incoming_pending()
-    deliver(post_webhook, connected, "transport.relationshipChanged", request)
+    connector_posts(post_webhook, connected, "transport.relationshipChanged", request)
     page.goto("/relationships/")
     shoot(page, "relationships")
     page.get_by_role("button", name="Accept").click()
@@ -185,3 +185,30 @@ def test_the_inbox_at_phone_width_shows_one_pane(page: Any, peer: str) -> None:
     page.locator("#list a").first.click()
     said(page, "Where is my refund?").wait_for()
     shoot(page, "conversation-phone")
+
+
+@pytest.fixture
+def channel(member: Any) -> Any:
+    """A LivePerson channel of the member (its agents' chat states are typing signals)."""
+    from tests.factories import ChannelFactory
+
+    shop = ChannelFactory(platform="liveperson")
+    shop.members.add(member)
+    return shop
+
+
+def test_typing_shows_and_clears(page: Any, channel: Any, deliver: Any) -> None:
+    from tests.platforms.test_liveperson import AGENT, chat_state, now_ms
+
+    deliver("content_text_from_consumer", "content_text_from_agent")
+    conversation = Conversation.objects.get(channel=channel)
+    page.goto(f"/c/{conversation.pk}/")
+    typing = page.locator("#typing")
+    started = now_ms()
+    deliver(chat_state(AGENT, "ASSIGNED_AGENT", "COMPOSING", started))
+    page.locator("#typing", has_text="is typing").wait_for(timeout=10_000)
+    deliver(chat_state(AGENT, "ASSIGNED_AGENT", "PAUSE", started + 1500))
+    page.wait_for_function(
+        "() => !document.querySelector('#typing').textContent.trim()", timeout=10_000
+    )
+    assert typing.text_content().strip() == ""

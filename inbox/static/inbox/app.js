@@ -74,8 +74,13 @@
     if (document.hidden) return;
     const open = openConversation();
     const touched = !changes || changes.some((c) => String(c.conversation) === open?.dataset.conversation);
+    const typing = document.getElementById("typing");
+    if (typing && typing.dataset.typing && touched) {
+      // Its own source element: htmx would otherwise cancel one request of the body for another.
+      htmx.ajax("GET", typing.dataset.typing, { source: typing, target: typing, swap: "innerHTML" });
+    }
     if (open && open.dataset.poll && touched) {
-      htmx.ajax("GET", open.dataset.poll, { target: "#incoming", swap: "innerHTML" });
+      htmx.ajax("GET", open.dataset.poll, { source: open, target: "#incoming", swap: "innerHTML" });
     }
     const list = document.getElementById("list");
     const search = document.getElementById("search");
@@ -83,7 +88,7 @@
     // Only the first page: a list extended by "Load more" stays as the user left it.
     if (list && !busy && !list.dataset.extended) {
       const query = list.dataset.query;
-      htmx.ajax("GET", "/" + (query ? "?" + query : ""), { target: "#list", swap: "innerHTML" });
+      htmx.ajax("GET", "/" + (query ? "?" + query : ""), { source: list, target: "#list", swap: "innerHTML" });
     }
   }
 
