@@ -35,6 +35,7 @@ from .models import (
 )
 from .models.fields import Unreadable
 from .services import sending
+from .services.channels import own_addresses
 from .web import presenting
 
 SHOWN_BODY_BYTES = 20_000
@@ -228,7 +229,7 @@ def human_title(conversation: Conversation) -> str:
     return presenting.conversation_title(
         conversation,
         list(conversation.participants.all()),
-        presenting.own_addresses(conversation.channel),
+        own_addresses(conversation.channel),
     )
 
 

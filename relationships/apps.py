@@ -24,6 +24,11 @@ class RelationshipsConfig(AppConfig):
             services.apply_relationships_decomposed,
             locks=services.relationship_locks,
         )
+        # Replies on enmeshed need an active relationship with every recipient.
+        from inbox.choices import Platform
+        from inbox.services.sending import register_conversation_rule
+
+        register_conversation_rule(Platform.ENMESHED, decisions.reply_rule)
         # Decisions leave through the outbound queue; this app carries them out.
         register_handler(
             OutboundCommand.Kind.DECIDE,

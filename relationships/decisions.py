@@ -11,7 +11,7 @@ appliers; the handler writes nothing but the outcome.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from inbox.choices import Platform
 from inbox.connectors.outbound import Client, PlatformError
-from inbox.inbound import store_request
-from inbox.models import OutboundCommand, Source
+from inbox.inbound import store_document
+from inbox.models import Conversation, OutboundCommand, Source
 from inbox.outbound import record
 from inbox.services.channels import capabilities
 
@@ -255,9 +255,8 @@ def _refresh(relationship: Relationship, decision: Decision, client: RefreshingC
 
 
 def _store_answer(relationship: Relationship, document: Any, outcome: str) -> None:
-    body = json.dumps(document, ensure_ascii=False).encode()
     with transaction.atomic():
-        store_request(channel=relationship.channel, source=Source.ANSWER, body=body)
+        store_document(channel=relationship.channel, source=Source.ANSWER, document=document)
         _set_outcome(relationship, outcome)
 
 
@@ -293,3 +292,17 @@ def _status_of(document: Any) -> str:
 
 def _moment() -> str:
     return timezone.now().strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def reply_rule(conversation: Conversation, recipients: Sequence[str]) -> str:
+    """Why an enmeshed conversation cannot take a Mail: every recipient needs an Active
+    relationship (registered as the platform's reply rule in ``RelationshipsConfig.ready``)."""
+    active = set(
+        Relationship.objects.filter(
+            channel_id=conversation.channel_id,
+            peer__in=recipients,
+            status=RelationshipStatus.ACTIVE,
+        ).values_list("peer", flat=True)
+    )
+    missing = [r for r in recipients if r not in active]
+    return f"No active relationship with {', '.join(missing)}." if missing else ""

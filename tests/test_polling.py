@@ -224,13 +224,13 @@ def test_the_cursor_advances_in_the_same_transaction_as_the_events(
     connector, connected, monkeypatch
 ):
     connector.receive_message(subject="Stored, then rolled back")
-    real = polling.store_request
+    real = polling.store_document
 
     def store_then_fail(**kwargs):
         real(**kwargs)  # the request and its events are written…
         raise RuntimeError("the disk is full")  # …and the transaction fails after them
 
-    monkeypatch.setattr(polling, "store_request", store_then_fail)
+    monkeypatch.setattr(polling, "store_document", store_then_fail)
     result = poll_channel(connected)
 
     assert result.error == "RuntimeError: the disk is full"
@@ -241,7 +241,7 @@ def test_the_cursor_advances_in_the_same_transaction_as_the_events(
     assert cursor.last_success_at is None
     assert cursor.failures == 1
 
-    monkeypatch.setattr(polling, "store_request", real)
+    monkeypatch.setattr(polling, "store_document", real)
     assert poll_channel(connected).ok
     process_due_events()
     assert Message.objects.filter(channel=connected).count() == 1

@@ -9,7 +9,7 @@ core importing them.
 from .processing import INBOUND_QUEUE, process_batch, process_due_events, process_event
 from .pruning import prune_inbound
 from .replay import replay_events, replay_requests
-from .storing import Stored, store_request
+from .storing import Stored, store_document, store_request
 
 __all__ = [
     "INBOUND_QUEUE",
@@ -20,5 +20,6 @@ __all__ = [
     "prune_inbound",
     "replay_events",
     "replay_requests",
+    "store_document",
     "store_request",
 ]

@@ -85,6 +85,13 @@ def store_request(
     return Stored(request=request, items=len(items), new=new, error=error)
 
 
+def store_document(*, channel: Channel, source: str, document: Any) -> Stored:
+    """Store a document one of our platform clients fetched (a poll, the answer to a send or a
+    decision) as the request it would have been, so it meets webhooks in the same way in."""
+    body = json.dumps(document, ensure_ascii=False).encode()
+    return store_request(channel=channel, source=source, body=body)
+
+
 # The request's columns, then the events' (beside channel and request), in insert order.
 REQUEST_COLUMNS = (
     "channel",

@@ -114,6 +114,19 @@ def capabilities(channel: Channel) -> Capabilities:
     )
 
 
+def own_addresses(channel: Channel) -> set[str]:
+    """The addresses under which the channel itself appears in its conversations."""
+    settings = channel.settings or {}
+    learned = channel.learned or {}
+    candidates = (
+        settings.get("address"),
+        settings.get("sender_id"),
+        settings.get("profile_id"),
+        learned.get("address"),
+    )
+    return {value for value in candidates if isinstance(value, str) and value}
+
+
 def client_for(channel: Channel) -> Client:
     """The platform client of ``channel``, built from its settings, decrypted credentials and
     what was learnt from the platform before (see :func:`remember`)."""

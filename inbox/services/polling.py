@@ -16,7 +16,6 @@ capped at ``POLL_MAX_BACKOFF_SECONDS``, and never before the platform's ``Retry-
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,7 @@ from inbox.connectors.outbound import PlatformError
 from inbox.connectors.registry import get_connector
 from inbox.connectors.settings import value_of
 from inbox.db import lock_key, session_lock
-from inbox.inbound import store_request
+from inbox.inbound import store_document
 from inbox.models import Channel, PollCursor, Source
 from inbox.queue import WorkQueue
 from relationships.models import Relationship, RelationshipStatus
@@ -175,11 +174,7 @@ def _poll(channel: Channel, cursor: PollCursor) -> PollResult:
     try:
         with transaction.atomic():
             stored = (
-                store_request(
-                    channel=channel,
-                    source=Source.POLL,
-                    body=json.dumps(document, ensure_ascii=False, allow_nan=False).encode(),
-                )
+                store_document(channel=channel, source=Source.POLL, document=document)
                 if document
                 else None
             )

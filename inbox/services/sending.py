@@ -27,7 +27,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inbox.choices import ConversationStatus, Direction, Platform
+from inbox.choices import ConversationStatus, Direction
 from inbox.connectors.outbound import Client, OutgoingFile, PlatformError, Sent, Target
 from inbox.db import lock_conversation
 from inbox.live import Change, publish_on_commit
@@ -41,7 +41,7 @@ from inbox.models import (
 )
 from inbox.outbound import record
 
-from .channels import capabilities
+from .channels import capabilities, own_addresses
 from .conversations import conversation_updated
 from .downloads import stored_name
 
@@ -90,7 +90,8 @@ class Reply:
 
 
 # Per platform, rules a conversation must meet beyond the channel's capabilities: a function of
-# the conversation and its recipients returning why not, or "".
+# the conversation and its recipients returning why not, or "" (registered by the apps that know,
+# e.g. relationships: an enmeshed Mail needs an active relationship with every recipient).
 ConversationRule = Callable[[Conversation, Sequence[str]], str]
 CONVERSATION_RULES: dict[str, ConversationRule] = {}
 
@@ -101,9 +102,9 @@ def register_conversation_rule(platform: str, rule: ConversationRule) -> None:
 
 def recipients_of(conversation: Conversation) -> list[str]:
     """The addresses a reply goes to: the conversation's present participants but ourselves."""
-    channel = conversation.channel
-    own = {(channel.settings or {}).get("address"), (channel.learned or {}).get("address")}
-    present = conversation.participants.filter(is_present=True).exclude(address__in=own - {None})
+    present = conversation.participants.filter(is_present=True).exclude(
+        address__in=own_addresses(conversation.channel)
+    )
     return sorted(present.values_list("address", flat=True))
 
 
@@ -347,7 +348,7 @@ def _uploaded(client: Client, attachment: Attachment) -> str:
 
 
 def _record_sent(message: Message, sent: Sent) -> None:
-    from inbox.inbound import store_request
+    from inbox.inbound import store_document
 
     with transaction.atomic():
         lock_conversation(message.channel_id, message.conversation.external_id)
@@ -370,31 +371,8 @@ def _record_sent(message: Message, sent: Sent) -> None:
             )
             publish_on_commit([_updated(message)])
         if sent.document is not None:
-            body = json.dumps(sent.document, ensure_ascii=False).encode()
-            store_request(channel=message.channel, source=Source.ANSWER, body=body)
+            store_document(channel=message.channel, source=Source.ANSWER, document=sent.document)
 
 
 def _updated(message: Message) -> Change:
     return Change("message.updated", message.channel_id, message.conversation_id, message.pk)
-
-
-# --- enmeshed: a Mail needs an active relationship with every recipient -------------------------
-
-
-def _enmeshed_rule(conversation: Conversation, recipients: Sequence[str]) -> str:
-    from relationships.models import Relationship, RelationshipStatus
-
-    active = set(
-        Relationship.objects.filter(
-            channel_id=conversation.channel_id,
-            peer__in=recipients,
-            status=RelationshipStatus.ACTIVE,
-        ).values_list("peer", flat=True)
-    )
-    missing = [r for r in recipients if r not in active]
-    if missing:
-        return f"No active relationship with {', '.join(missing)}."
-    return ""
-
-
-register_conversation_rule(Platform.ENMESHED, _enmeshed_rule)

@@ -23,7 +23,8 @@ from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
 from inbox.choices import Audience, ContentKind, Direction, Platform
-from inbox.models import Attachment, Channel, Conversation, Message, MessageStatus, Participant
+from inbox.models import Attachment, Conversation, Message, MessageStatus, Participant
+from inbox.services.typing import typing_in
 
 # A letter and a colour per platform: no external assets.
 PLATFORM_BADGES: dict[str, tuple[str, str]] = {
@@ -49,19 +50,6 @@ PREVIEW_LENGTH = 140
 # Images would load from anywhere (and the CSP refuses them): a Markdown image stays its text.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
 _MARKDOWN_TAGS = nh3.ALLOWED_TAGS - {"img"}
-
-
-def own_addresses(channel: Channel) -> set[str]:
-    """The addresses under which the channel itself appears in its conversations."""
-    settings = channel.settings or {}
-    learned = channel.learned or {}
-    candidates = (
-        settings.get("address"),
-        settings.get("sender_id"),
-        settings.get("profile_id"),
-        learned.get("address"),
-    )
-    return {value for value in candidates if isinstance(value, str) and value}
 
 
 def conversation_title(
@@ -337,3 +325,14 @@ def day_label(day: date, today: date) -> str:
     if day == today - timedelta(days=1):
         return "Yesterday"
     return day.strftime("%A, %-d %B %Y")
+
+
+def typing_names(conversation: Conversation) -> list[str]:
+    """Who is typing in ``conversation`` now: participant names where known, else addresses."""
+    addresses = typing_in(conversation=conversation)
+    if not addresses:
+        return []
+    names = dict(
+        conversation.participants.filter(address__in=addresses).values_list("address", "name")
+    )
+    return [names.get(address) or address for address in addresses]

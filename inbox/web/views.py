@@ -25,8 +25,7 @@ from inbox.api.pagination import Key, KeysetPagination
 from inbox.api.views import CONVERSATION_ORDER, TIMELINE_ORDER
 from inbox.models import Channel, Conversation, Message, Participant
 from inbox.services import read_state, sending
-from inbox.services.channels import capabilities
-from inbox.services.typing import typing_in
+from inbox.services.channels import capabilities, own_addresses
 
 from . import presenting
 from .forms import FilterForm, ReplyForm
@@ -103,7 +102,7 @@ def _list_context(request: HttpRequest, channels: list[Channel]) -> dict[str, An
         conversations, CONVERSATION_ORDER, {"after": request.GET.get("after", "")}, LIST_PAGE_SIZE
     )
     terms = presenting.search_terms(filters.get("q", ""))
-    own = {channel.pk: presenting.own_addresses(channel) for channel in channels}
+    own = {channel.pk: own_addresses(channel) for channel in channels}
     query = QueryDict(mutable=True)
     query.update({name: str(value) for name, value in filters.items()})
     more = query.copy()
@@ -163,7 +162,7 @@ def _pane_context(
         _timeline(conversation), TIMELINE_ORDER, {"start": "end"}, TIMELINE_PAGE_SIZE
     )
     participants = list(conversation.participants.order_by("id"))
-    own = presenting.own_addresses(conversation.channel)
+    own = own_addresses(conversation.channel)
     able = capabilities(conversation.channel)
     return {
         "conversation": conversation,
@@ -242,17 +241,7 @@ def messages(request: HttpRequest, pk: int) -> HttpResponse:
 def typing(request: HttpRequest, pk: int) -> HttpResponse:
     """Who is typing in the conversation now (names where the inbox knows them)."""
     found = _conversation(request.user, pk)
-    return render(request, "inbox/_typing.html", {"typing": typing_names(found)})
-
-
-def typing_names(conversation: Conversation) -> list[str]:
-    addresses = typing_in(conversation=conversation)
-    if not addresses:
-        return []
-    names = dict(
-        conversation.participants.filter(address__in=addresses).values_list("address", "name")
-    )
-    return [names.get(address) or address for address in addresses]
+    return render(request, "inbox/_typing.html", {"typing": presenting.typing_names(found)})
 
 
 @login_required
