@@ -29,6 +29,10 @@ class RelationshipsConfig(AppConfig):
         from inbox.services.sending import register_conversation_rule
 
         register_conversation_rule(Platform.ENMESHED, decisions.reply_rule)
+        # Polls ask the Connector again about the relationships the inbox holds as pending.
+        from inbox.services.polling import register_cursor_hint
+
+        register_cursor_hint(decisions.pending_hint)
         # Decisions leave through the outbound queue; this app carries them out.
         register_handler(
             OutboundCommand.Kind.DECIDE,

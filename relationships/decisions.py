@@ -22,7 +22,7 @@ from django.utils import timezone
 from inbox.choices import Platform
 from inbox.connectors.outbound import Client, PlatformError
 from inbox.inbound import store_document
-from inbox.models import Conversation, OutboundCommand, Source
+from inbox.models import Channel, Conversation, OutboundCommand, Source
 from inbox.outbound import record
 from inbox.services.channels import capabilities
 
@@ -306,3 +306,18 @@ def reply_rule(conversation: Conversation, recipients: Sequence[str]) -> str:
     )
     missing = [r for r in recipients if r not in active]
     return f"No active relationship with {', '.join(missing)}." if missing else ""
+
+
+def pending_hint(channel: Channel, cursor: dict[str, Any]) -> None:
+    """Polls refresh the relationships the inbox holds as pending too: their decision may have
+    come by a webhook the inbox missed (registered as a cursor hint of polling)."""
+    known = set(
+        Relationship.objects.filter(channel=channel, status=RelationshipStatus.PENDING).values_list(
+            "external_id", flat=True
+        )
+    )
+    own = cursor.get("known_pending")
+    if isinstance(own, list):
+        known.update(ref for ref in own if isinstance(ref, str))
+    if known:
+        cursor["known_pending"] = sorted(known)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,7 +35,6 @@ from inbox.db import lock_key, session_lock
 from inbox.inbound import store_document
 from inbox.models import Channel, PollCursor, Source
 from inbox.queue import WorkQueue
-from relationships.models import Relationship, RelationshipStatus
 
 from .channels import capabilities, client_for, remember
 
@@ -48,6 +47,16 @@ POLL_QUEUE = WorkQueue(
     # Polls are never given up: failures back off instead (see ``_backoff``).
     max_attempts=lambda: sys.maxsize,
 )
+# What the apps plugged into the inbox know that a poll should ask about too (relationships: the
+# ones it holds as pending). Each adds to the cursor the client is given.
+CursorHint = Callable[[Channel, dict[str, Any]], None]
+CURSOR_HINTS: list[CursorHint] = []
+
+
+def register_cursor_hint(hint: CursorHint) -> None:
+    CURSOR_HINTS.append(hint)
+
+
 DEFAULT_INTERVAL = 60  # seconds, for a platform that declares no poll_interval setting
 CLAIM_SIZE = 10
 
@@ -144,18 +153,8 @@ def poll_channel(channel: Channel, *, cursor: PollCursor | None = None) -> PollR
 
 def _poll(channel: Channel, cursor: PollCursor) -> PollResult:
     asked = dict(cursor.cursor) if isinstance(cursor.cursor, Mapping) else {}
-    # The relationships the inbox holds as pending are refreshed too: their decision may have
-    # come by a webhook the inbox missed.
-    known = set(
-        Relationship.objects.filter(channel=channel, status=RelationshipStatus.PENDING).values_list(
-            "external_id", flat=True
-        )
-    )
-    own = asked.get("known_pending")
-    if isinstance(own, list):
-        known.update(ref for ref in own if isinstance(ref, str))
-    if known:
-        asked["known_pending"] = sorted(known)
+    for hint in CURSOR_HINTS:
+        hint(channel, asked)
 
     try:
         client = client_for(channel)
