@@ -100,6 +100,11 @@ class Capabilities:
     why_not: str = ""
     files: bool = False
     max_file_size: int = 0  # bytes; 0 without files
+    file_types: tuple[str, ...] = ()  # the media types it takes; () takes any
+    max_files: int = 0  # per message; 0 for no limit
+    text_with_files: bool = True  # False: a message is a text or files, not both
+    inline_files: bool = False  # files go in the send call itself (no upload first)
+    max_text_length: int = 0  # characters; 0 for no limit
     subject: bool = False
     read_receipts: bool = False
     typing: bool = False

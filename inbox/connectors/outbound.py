@@ -74,10 +74,15 @@ class Uploaded:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a message goes: the platform's conversation id and/or the recipients' addresses."""
+    """Where a message goes: the platform's conversation id and/or the recipients' addresses.
+    ``participants`` are the conversation's present ``(address, role)`` pairs, ourselves
+    included (a LivePerson client speaks for the ``CONSUMER``); ``sender`` names whom the inbox
+    speaks for when there is no conversation yet (:meth:`Client.open_conversation`)."""
 
     conversation_id: str = ""
     recipients: Sequence[str] = ()
+    participants: Sequence[tuple[str, str]] = ()
+    sender: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,17 @@ class Sent:
     platform_id: str
     sequence: int | None = None
     sent_at: datetime | None = None
+    document: Any = None
+    # Set when the platform put the message in another conversation than the target's (a
+    # closed LivePerson conversation: the client opened a new one and sent there).
+    conversation_id: str = ""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A conversation the platform opened for us: its id, and its answer as a document."""
+
+    conversation_id: str
     document: Any = None
 
 
@@ -120,9 +136,16 @@ class Client(Protocol):
         ...
 
     def send(
-        self, *, target: Target, text: str, subject: str = "", attachments: Sequence[str] = ()
+        self,
+        *,
+        target: Target,
+        text: str,
+        subject: str = "",
+        attachments: Sequence[str] = (),
+        files: Sequence[OutgoingFile] = (),
     ) -> Sent:
-        """Send one message with already uploaded files (their platform ids)."""
+        """Send one message with already uploaded files (their platform ids), or, on a platform
+        whose capabilities say ``inline_files``, with the ``files`` themselves."""
         ...
 
     def find_sent(
@@ -138,9 +161,28 @@ class Client(Protocol):
         before sending again, so that a retry never sends twice."""
         ...
 
-    def download(self, *, ref: str, sink: BinaryIO, max_bytes: int) -> Downloaded:
+    def download(
+        self, *, ref: str, sink: BinaryIO, max_bytes: int, target: Target | None = None
+    ) -> Downloaded:
         """Stream the file ``ref`` into ``sink``; a file over ``max_bytes`` is a permanent
-        error (whatever was written is the caller's to discard)."""
+        error (whatever was written is the caller's to discard). ``target`` is the conversation
+        the file came in (LivePerson asks for download URLs within it)."""
+        ...
+
+    def mark_read(self, *, target: Target, messages: Sequence[str]) -> None:
+        """Tell the platform the user has read these messages (their platform ids)."""
+        ...
+
+    def typing(self, *, target: Target, active: bool) -> None:
+        """Tell the other side the user is typing (``active``) or has stopped."""
+        ...
+
+    def close_conversation(self, *, target: Target) -> Any:
+        """Close the conversation; returns the platform's document of it afterwards, or None."""
+        ...
+
+    def open_conversation(self, *, target: Target) -> Opened:
+        """Open a new conversation for ``target.sender`` (LivePerson: a consumer)."""
         ...
 
     def poll(self, *, cursor: Mapping[str, Any]) -> Polled:
@@ -171,25 +213,28 @@ class ClientConfig:
     state: Mapping[str, Any] = field(default_factory=dict)
 
 
-class NoClient:
-    """The client of a platform whose way out is not built yet: every call is refused for good
-    (capabilities keep the inbox from asking)."""
+class BaseClient:
+    """What a client does not override is refused for good, naming the operation (the
+    connector's capabilities keep the inbox from asking for it)."""
 
-    def __init__(self, platform: str) -> None:
-        self.platform = platform
+    platform: str = "this platform"
 
-    def _refuse(self) -> PlatformError:
-        return PlatformError(
-            f"the inbox cannot act on {self.platform} channels yet", permanent=True
-        )
+    def _refuse(self, operation: str) -> PlatformError:
+        return PlatformError(f"{self.platform} channels cannot {operation}", permanent=True)
 
     def upload(self, *, file: OutgoingFile) -> Uploaded:
-        raise self._refuse()
+        raise self._refuse("upload files")
 
     def send(
-        self, *, target: Target, text: str, subject: str = "", attachments: Sequence[str] = ()
+        self,
+        *,
+        target: Target,
+        text: str,
+        subject: str = "",
+        attachments: Sequence[str] = (),
+        files: Sequence[OutgoingFile] = (),
     ) -> Sent:
-        raise self._refuse()
+        raise self._refuse("send")
 
     def find_sent(
         self,
@@ -200,19 +245,56 @@ class NoClient:
         since: datetime,
         attachments: Sequence[str] = (),
     ) -> Sent | None:
-        raise self._refuse()
+        return None  # nothing to look for: the platform answers every send it took
 
-    def download(self, *, ref: str, sink: BinaryIO, max_bytes: int) -> Downloaded:
-        raise self._refuse()
+    def download(
+        self, *, ref: str, sink: BinaryIO, max_bytes: int, target: Target | None = None
+    ) -> Downloaded:
+        raise self._refuse("download files")
 
     def poll(self, *, cursor: Mapping[str, Any]) -> Polled:
-        raise self._refuse()
+        raise self._refuse("be polled")
 
     def decide(self, *, relationship_id: str, change_id: str, decision: str) -> Any:
-        raise self._refuse()
+        raise self._refuse("decide on relationships")
+
+    def mark_read(self, *, target: Target, messages: Sequence[str]) -> None:
+        raise self._refuse("send read receipts")
+
+    def typing(self, *, target: Target, active: bool) -> None:
+        raise self._refuse("send typing signals")
+
+    def close_conversation(self, *, target: Target) -> Any:
+        raise self._refuse("close conversations")
+
+    def open_conversation(self, *, target: Target) -> Opened:
+        raise self._refuse("open conversations")
 
     def state(self) -> Mapping[str, Any]:
         return {}
 
     def close(self) -> None:
         return None
+
+
+class NoClient(BaseClient):
+    """The client of a channel that cannot act at all: every call is refused for good."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+
+    def _refuse(self, operation: str) -> PlatformError:
+        return PlatformError(
+            f"the inbox cannot act on {self.platform} channels yet", permanent=True
+        )
+
+    def find_sent(
+        self,
+        *,
+        target: Target,
+        text: str,
+        subject: str,
+        since: datetime,
+        attachments: Sequence[str] = (),
+    ) -> Sent | None:
+        raise self._refuse("send")

@@ -29,6 +29,7 @@ from ..contract import PayloadError
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
+    BaseClient,
     Client,
     ClientConfig,
     Downloaded,
@@ -113,7 +114,7 @@ def content_disposition_filename(value: str) -> str:
     return token.group(1) if token else ""
 
 
-class EnmeshedClient:
+class EnmeshedClient(BaseClient):
     """One channel's Connector: implements :class:`inbox.connectors.outbound.Client`.
 
     Settings: ``base_url`` (required), ``api_version`` (``auto``, ``v1`` or ``core-v1``),
@@ -122,6 +123,8 @@ class EnmeshedClient:
     ``api_key``. State: ``api_version`` and ``address`` learnt earlier (see :meth:`state`).
     ``timeout`` and ``transport`` exist for tests.
     """
+
+    platform = "enmeshed"
 
     def __init__(
         self,
@@ -225,7 +228,13 @@ class EnmeshedClient:
         return Uploaded(platform_id=_string(dto, "id"), document=dto)
 
     def send(
-        self, *, target: Target, text: str, subject: str = "", attachments: Sequence[str] = ()
+        self,
+        *,
+        target: Target,
+        text: str,
+        subject: str = "",
+        attachments: Sequence[str] = (),
+        files: Sequence[OutgoingFile] = (),
     ) -> Sent:
         recipients = _recipients(target)
         body: dict[str, Any] = {
@@ -274,7 +283,9 @@ class EnmeshedClient:
                 return _sent(message)
         return None
 
-    def download(self, *, ref: str, sink: BinaryIO, max_bytes: int) -> Downloaded:
+    def download(
+        self, *, ref: str, sink: BinaryIO, max_bytes: int, target: Target | None = None
+    ) -> Downloaded:
         file_id = _checked_id("file", ref)
         meta = _mapping(self._result("GET", self._api(f"/Files/{file_id}")), "file")
         declared = meta.get("filesize")
