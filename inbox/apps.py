@@ -30,9 +30,18 @@ class InboxConfig(AppConfig):
 
         from inbox.models import OutboundCommand
         from inbox.outbound import register_handler
-        from inbox.services import sending
+        from inbox.services import lifecycle, read_state, sending, typing
 
+        Kind = OutboundCommand.Kind
+        register_handler(Kind.SEND, perform=sending.perform_send, failed=sending.send_failed)
         register_handler(
-            OutboundCommand.Kind.SEND, perform=sending.perform_send, failed=sending.send_failed
+            Kind.READ, perform=read_state.perform_receipt, failed=read_state.receipt_failed
+        )
+        register_handler(Kind.TYPING, perform=typing.perform_typing, failed=typing.typing_failed)
+        register_handler(
+            Kind.CLOSE, perform=lifecycle.perform_close, failed=lifecycle.lifecycle_failed
+        )
+        register_handler(
+            Kind.OPEN, perform=lifecycle.perform_open, failed=lifecycle.lifecycle_failed
         )
         checks.register_all()

@@ -109,6 +109,7 @@ class Capabilities:
     read_receipts: bool = False
     typing: bool = False
     close: bool = False
+    start: bool = False  # open a new conversation (LivePerson: for a consumer)
     poll: bool = False
     decide: bool = False  # relationship decisions (enmeshed)
 

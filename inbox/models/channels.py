@@ -45,6 +45,10 @@ class Channel(models.Model):
     # Facts learnt from the platform, remembered for later calls: the detected API generation,
     # our own address. Not settings: nobody edits them.
     learned = models.JSONField(default=dict, blank=True, editable=False)
+    # Set when the platform refused the channel's credentials (401/403), cleared by the next
+    # call it accepts: the admin and /ops/ show it instead of commands failing one by one.
+    credentials_error = models.TextField(blank=True, default="", db_default="", editable=False)
+    credentials_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
     members = models.ManyToManyField(
         django_settings.AUTH_USER_MODEL, blank=True, related_name="channels"

@@ -88,6 +88,8 @@ class Conversation(models.Model):
     last_activity_at = models.DateTimeField(default=timezone.now)
     # The position of the newest message to arrive (see Message.position).
     last_position = models.PositiveBigIntegerField(default=0)
+    # How far the platform was told the conversation is read (read receipts are sent once).
+    receipt_position = models.PositiveBigIntegerField(default=0, db_default=0)
     # Platform time of the newest complete participant list applied.
     participants_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -18,6 +18,8 @@ class OutboundCommand(QueuedWork):
         DECIDE = "decide"
         READ = "read"
         TYPING = "typing"
+        CLOSE = "close"  # close the conversation
+        OPEN = "open"  # open a new conversation (LivePerson, for a consumer)
 
     class State(models.TextChoices):
         QUEUED = "queued"  # waiting, or between attempts (``error`` says what went wrong)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from inbox.connectors.outbound import PlatformError
 from inbox.models import OutboundCommand
-from inbox.services.channels import client_for, remember
+from inbox.services.channels import client_for, note_answer, remember
 
 from .commands import HANDLERS, OUTBOUND_QUEUE
 
@@ -64,7 +64,9 @@ def carry_out(command: OutboundCommand) -> str:
     client = client_for(command.channel)
     try:
         handler.perform(command, client)
+        note_answer(command.channel)
     except PlatformError as exc:
+        note_answer(command.channel, exc)
         if exc.permanent or command.attempts >= OUTBOUND_QUEUE.max_attempts():
             handler.failed(command, exc)
             return _finish(command, State.FAILED, str(exc), exc.code)

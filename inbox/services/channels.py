@@ -9,10 +9,11 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from inbox.choices import Platform
 from inbox.connectors.contract import Capabilities
-from inbox.connectors.outbound import Client, ClientConfig
+from inbox.connectors.outbound import Client, ClientConfig, PlatformError
 from inbox.connectors.registry import get_connector
 from inbox.connectors.settings import read_settings
 from inbox.models import Channel
@@ -146,6 +147,24 @@ def remember(channel: Channel, learned: Mapping[str, Any]) -> None:
     if merged != channel.learned:
         channel.learned = merged
         Channel.objects.filter(pk=channel.pk).update(learned=merged)
+
+
+def note_answer(channel: Channel, error: PlatformError | None = None) -> None:
+    """Keep whether the platform refused the channel's credentials (a 401 or 403), so the admin
+    and /ops/ show the channel in error instead of its calls failing one by one; any call the
+    platform answers otherwise clears it."""
+    refused = error is not None and error.status in (401, 403)
+    if refused:
+        text = f"The platform refused the channel's credentials: {error}"[:2000]
+        channel.credentials_error, channel.credentials_error_at = text, timezone.now()
+    elif error is None and channel.credentials_error:
+        channel.credentials_error, channel.credentials_error_at = "", None
+    else:
+        return
+    Channel.objects.filter(pk=channel.pk).update(
+        credentials_error=channel.credentials_error,
+        credentials_error_at=channel.credentials_error_at,
+    )
 
 
 # --- the channel a webhook URL names -------------------------------------------------------------

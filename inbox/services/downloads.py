@@ -43,7 +43,8 @@ from inbox.inbound.storing import plain_text
 from inbox.inbound.wakeup import Waker
 from inbox.models import Attachment, Channel
 
-from .channels import capabilities, client_for, remember
+from .channels import capabilities, client_for, note_answer, remember
+from .targets import target_of
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,9 @@ def _download_one(pk: int, client: Client | None) -> DownloadResult:
     with _download_lock(pk) as taken:
         if not taken:
             return DownloadResult(State.PENDING, "another download of this file is in flight")
-        attachment = Attachment.objects.select_related("message__channel").get(pk=pk)
+        attachment = Attachment.objects.select_related(
+            "message__channel", "message__conversation"
+        ).get(pk=pk)
         if attachment.state != State.PENDING:
             return DownloadResult(attachment.state, attachment.error)
         channel = attachment.message.channel
@@ -170,8 +173,14 @@ def _download_one(pk: int, client: Client | None) -> DownloadResult:
 def _fetch(attachment: Attachment, client: Client, max_bytes: int) -> DownloadResult:
     with tempfile.TemporaryFile(prefix="switchboard-download-") as sink:
         try:
-            got = client.download(ref=attachment.external_id, sink=sink, max_bytes=max_bytes)
+            got = client.download(
+                ref=attachment.external_id,
+                sink=sink,
+                max_bytes=max_bytes,
+                target=target_of(attachment.message.conversation),
+            )
         except PlatformError as exc:
+            note_answer(attachment.message.channel, exc)
             error = str(exc) or "the download failed"
             # 401/403 are "permanent" for the call, but say the channel's key is wrong, which
             # an operator fixes: not the file's fault.

@@ -36,7 +36,7 @@ from inbox.inbound import store_document
 from inbox.models import Channel, PollCursor, Source
 from inbox.queue import WorkQueue
 
-from .channels import capabilities, client_for, remember
+from .channels import capabilities, client_for, note_answer, remember
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +164,11 @@ def _poll(channel: Channel, cursor: PollCursor) -> PollResult:
         polled = client.poll(cursor=asked)
     except PlatformError as exc:
         remember(channel, client.state())
+        note_answer(channel, exc)
         return _failed(channel, cursor, exc)
     finally:
         client.close()
+    note_answer(channel)
 
     document = polled.document
     now = timezone.now()

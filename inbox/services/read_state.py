@@ -1,14 +1,28 @@
-"""How far each user has read each conversation."""
+"""How far each user has read each conversation, and the platform's read receipts.
+
+Reading is per user; the platform is told once per conversation (the first user to read a
+message sends its receipt), by a ``read`` command the outbound worker carries out.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from inbox.models import Conversation, ReadState
+from inbox.choices import Audience, Direction
+from inbox.connectors.outbound import Client, PlatformError
+from inbox.models import Conversation, Message, OutboundCommand, ReadState
+from inbox.outbound import record
+
+from .channels import capabilities
+from .targets import target_of
+
+# The newest messages one receipt names; older unreceipted ones are read by implication.
+RECEIPT_MAX_MESSAGES = 200
 
 
 def mark_read(*, user: Any, conversation: Conversation, position: int | None = None) -> int:
@@ -30,7 +44,55 @@ def mark_read(*, user: Any, conversation: Conversation, position: int | None = N
             manual_unread=False,
         )
         state.refresh_from_db(fields=["read_position"])
+    if target > conversation.receipt_position and capabilities(conversation.channel).read_receipts:
+        queue_receipt(conversation, up_to=target, user=user)
     return state.read_position
+
+
+def queue_receipt(conversation: Conversation, *, up_to: int, user: Any = None) -> None:
+    """Record a read receipt for the other side's messages up to position ``up_to`` that no
+    receipt named yet (internal notes never: the consumer does not see them)."""
+    with transaction.atomic():
+        before = (
+            Conversation.objects.select_for_update()
+            .values_list("receipt_position", flat=True)
+            .get(pk=conversation.pk)
+        )
+        if up_to <= before:
+            return
+        Conversation.objects.filter(pk=conversation.pk).update(receipt_position=up_to)
+        conversation.receipt_position = up_to
+        ids = list(
+            Message.objects.filter(
+                conversation=conversation,
+                direction=Direction.IN,
+                audience=Audience.ALL,
+                external_id__isnull=False,
+                position__gt=before,
+                position__lte=up_to,
+            )
+            .order_by("-position")
+            .values_list("external_id", flat=True)[:RECEIPT_MAX_MESSAGES]
+        )
+        if ids:
+            record(
+                channel=conversation.channel,
+                kind=OutboundCommand.Kind.READ,
+                key=f"read:{conversation.pk}:{up_to}",
+                arguments={"conversation": conversation.pk, "messages": ids[::-1]},
+                created_by=user,
+            )
+
+
+def perform_receipt(command: OutboundCommand, client: Client) -> None:
+    conversation = Conversation.objects.select_related("channel").get(
+        pk=command.arguments["conversation"]
+    )
+    client.mark_read(target=target_of(conversation), messages=command.arguments["messages"])
+
+
+def receipt_failed(command: OutboundCommand, error: PlatformError) -> None:
+    """Nothing to undo: the user has read the messages; the command keeps the platform's words."""
 
 
 def mark_unread(*, user: Any, conversation: Conversation) -> int:

@@ -18,6 +18,7 @@ import json
 import mimetypes
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -37,13 +38,15 @@ from inbox.models import (
     Message,
     MessageStatus,
     OutboundCommand,
+    Participant,
     Source,
 )
 from inbox.outbound import record
 
-from .channels import capabilities, own_addresses
+from .channels import capabilities
 from .conversations import conversation_updated
 from .downloads import stored_name
+from .targets import recipients_of, target_of
 
 
 class CannotSend(Exception):
@@ -98,14 +101,6 @@ CONVERSATION_RULES: dict[str, ConversationRule] = {}
 
 def register_conversation_rule(platform: str, rule: ConversationRule) -> None:
     CONVERSATION_RULES[platform] = rule
-
-
-def recipients_of(conversation: Conversation) -> list[str]:
-    """The addresses a reply goes to: the conversation's present participants but ourselves."""
-    present = conversation.participants.filter(is_present=True).exclude(
-        address__in=own_addresses(conversation.channel)
-    )
-    return sorted(present.values_list("address", flat=True))
 
 
 def why_not(conversation: Conversation) -> str:
@@ -200,9 +195,25 @@ def _check(conversation: Conversation, text: str, subject: str, files: Sequence[
         raise InvalidReply("subject", "This platform's messages have no subject.")
     if len(subject) > 300:
         raise InvalidReply("subject", "A subject has at most 300 characters.")
+    if able.max_text_length and len(text) > able.max_text_length:
+        raise InvalidReply(
+            "text",
+            f"The text is {len(text):,} characters; this platform takes up to "
+            f"{able.max_text_length:,}.",
+        )
     if files and not able.files:
         raise InvalidReply("files", "This channel cannot send files.")
+    if able.max_files and len(files) > able.max_files:
+        raise InvalidReply("files", f"This platform takes {able.max_files} file per message.")
+    if files and text.strip() and not able.text_with_files:
+        raise InvalidReply("files", "This platform sends a text or a file, not both at once.")
     for file in files:
+        if able.file_types and file.content_type not in able.file_types:
+            raise InvalidReply(
+                "files",
+                f"{file.name} is {file.content_type}; this platform takes "
+                f"{', '.join(able.file_types)}.",
+            )
         if file.size > able.max_file_size:
             raise InvalidReply(
                 "files",
@@ -283,8 +294,9 @@ def guess_type(name: str, given: str = "") -> str:
 
 
 def perform_send(command: OutboundCommand, client: Client) -> None:
-    """Upload the message's files not uploaded yet, send it (unless an earlier attempt did),
-    and record the platform's id; the platform's answer goes through the way in."""
+    """Upload the message's files not uploaded yet (or hand them to the send itself, where the
+    platform takes them inline), send it unless an earlier attempt did, and record the
+    platform's id; the platform's answer goes through the way in."""
     message = Message.objects.select_related("conversation", "channel").get(
         pk=command.message_id or 0
     )
@@ -293,25 +305,43 @@ def perform_send(command: OutboundCommand, client: Client) -> None:
     Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
         status=MessageStatus.SENDING, updated_at=timezone.now()
     )
-    conversation = message.conversation
-    target = Target(
-        conversation_id=conversation.external_id, recipients=recipients_of(conversation)
-    )
-    attachments = [_uploaded(client, a) for a in message.attachments.order_by("id")]
-    sent = None
+    target = target_of(message.conversation)
+    files = list(message.attachments.order_by("id"))
+    if capabilities(message.channel).inline_files:
+        with ExitStack() as opened:
+            outgoing = [_outgoing(a, opened.enter_context(a.file.open("rb"))) for a in files]
+            sent = _send_once(command, client, message, target, [], outgoing)
+    else:
+        uploaded = [_uploaded(client, a) for a in files]
+        sent = _send_once(command, client, message, target, uploaded, [])
+    _record_sent(message, sent)
+
+
+def _send_once(
+    command: OutboundCommand,
+    client: Client,
+    message: Message,
+    target: Target,
+    attachments: list[str],
+    files: list[OutgoingFile],
+) -> Sent:
     if command.attempts > 1:  # an earlier attempt may have sent it and lost the answer
-        sent = client.find_sent(
+        found = client.find_sent(
             target=target,
             text=message.text,
             subject=message.subject,
             since=message.received_at - timedelta(minutes=1),
             attachments=attachments,
         )
-    if sent is None:
-        sent = client.send(
-            target=target, text=message.text, subject=message.subject, attachments=attachments
-        )
-    _record_sent(message, sent)
+        if found is not None:
+            return found
+    return client.send(
+        target=target,
+        text=message.text,
+        subject=message.subject,
+        attachments=attachments,
+        files=files,
+    )
 
 
 def send_failed(command: OutboundCommand, error: PlatformError) -> None:
@@ -334,17 +364,19 @@ def _uploaded(client: Client, attachment: Attachment) -> str:
     if not attachment.external_id.startswith("local:"):
         return attachment.external_id
     with attachment.file.open("rb") as stream:
-        uploaded = client.upload(
-            file=OutgoingFile(
-                name=attachment.filename or "file",
-                content_type=guess_type(attachment.filename, attachment.mime_type),
-                size=attachment.size or attachment.file.size,
-                stream=stream,
-                title=attachment.filename,
-            )
-        )
+        uploaded = client.upload(file=_outgoing(attachment, stream))
     Attachment.objects.filter(pk=attachment.pk).update(external_id=uploaded.platform_id)
     return uploaded.platform_id
+
+
+def _outgoing(attachment: Attachment, stream: Any) -> OutgoingFile:
+    return OutgoingFile(
+        name=attachment.filename or "file",
+        content_type=guess_type(attachment.filename, attachment.mime_type),
+        size=attachment.size or attachment.file.size,
+        stream=stream,
+        title=attachment.filename,
+    )
 
 
 def _record_sent(message: Message, sent: Sent) -> None:
@@ -370,8 +402,46 @@ def _record_sent(message: Message, sent: Sent) -> None:
                 updated_at=timezone.now(),
             )
             publish_on_commit([_updated(message)])
+            if sent.conversation_id and sent.conversation_id != message.conversation.external_id:
+                _move(message, sent.conversation_id)
         if sent.document is not None:
             store_document(channel=message.channel, source=Source.ANSWER, document=sent.document)
+
+
+def _move(message: Message, external_id: str) -> None:
+    """The platform took the message into another conversation (it opened a new one for a
+    closed one): the message moves there, with the people of the old one, so it shows where its
+    echo and the answers to it will arrive."""
+    old = message.conversation
+    lock_conversation(message.channel_id, external_id)
+    new, created = Conversation.objects.get_or_create(
+        channel_id=message.channel_id,
+        external_id=external_id,
+        defaults={"kind": old.kind, "title": old.title},
+    )
+    if created:
+        Participant.objects.bulk_create(
+            [
+                Participant(conversation=new, address=p.address, name=p.name, role=p.role)
+                for p in old.participants.filter(is_present=True)
+            ]
+        )
+    new.last_position += 1
+    Message.objects.filter(pk=message.pk).update(conversation=new, position=new.last_position)
+    new.last_message_id = message.pk
+    new.last_activity_at = max(new.last_activity_at, message.sent_at)
+    new.save(update_fields=["last_position", "last_message", "last_activity_at", "updated_at"])
+    previous = old.messages.exclude(pk=message.pk).order_by("-position").first()
+    old.last_message = previous
+    old.last_activity_at = previous.sent_at if previous is not None else old.created_at
+    old.save(update_fields=["last_message", "last_activity_at", "updated_at"])
+    publish_on_commit(
+        [
+            Change("message.created", message.channel_id, new.pk, message.pk),
+            conversation_updated(new),
+            conversation_updated(old),
+        ]
+    )
 
 
 def _updated(message: Message) -> Change:

@@ -2,24 +2,38 @@
 
 One cache key per person typing in a conversation, each with its own time to live, so workers
 applying typing events side by side never overwrite each other's.
+
+The other way, :func:`signal_typing` tells the platform that a user of ours types (a
+``typing`` command, at most one per state and :data:`SIGNAL_EVERY` seconds); a signal the
+worker reaches too late to matter is dropped instead of sent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from inbox.choices import ConversationStatus
 from inbox.connectors.events import Typing
+from inbox.connectors.outbound import Client, PlatformError
 from inbox.inbound.appliers import Applying
 from inbox.live import Change
-from inbox.models import Conversation
+from inbox.models import Conversation, OutboundCommand
+from inbox.outbound import record
 
+from .channels import capabilities
 from .conversations import aliases_of
+from .targets import target_of
+
+SIGNAL_EVERY = 5  # seconds: the composer says "typing" again while the user keeps typing
+SIGNAL_STALE = timedelta(seconds=20)  # a signal not sent by then would be a lie
 
 
 def typing_key(channel_id: int, conversation_external_id: str, address: str) -> str:
@@ -84,3 +98,35 @@ def typing_in(*, conversation: Conversation) -> list[str]:
     }
     found = cache.get_many(list(keys))
     return sorted(keys[key] for key, state in found.items() if state["typing"])
+
+
+def signal_typing(*, conversation: Conversation, user: Any, active: bool) -> bool:
+    """Queue telling the platform that ``user`` types (``active``) or stopped, where it takes
+    typing signals and the conversation is open. Returns whether a signal was queued (a repeat
+    within ``SIGNAL_EVERY`` seconds is the same one)."""
+    if conversation.status != ConversationStatus.OPEN:
+        return False
+    if not capabilities(conversation.channel).typing:
+        return False
+    slot = int(time.time() // SIGNAL_EVERY)
+    command = record(
+        channel=conversation.channel,
+        kind=OutboundCommand.Kind.TYPING,
+        key=f"typing:{conversation.pk}:{user.pk}:{'on' if active else 'off'}:{slot}",
+        arguments={"conversation": conversation.pk, "active": active},
+        created_by=user,
+    )
+    return command.state == OutboundCommand.State.QUEUED
+
+
+def perform_typing(command: OutboundCommand, client: Client) -> None:
+    if timezone.now() - command.created_at > SIGNAL_STALE:
+        return  # the moment has passed
+    conversation = Conversation.objects.select_related("channel").get(
+        pk=command.arguments["conversation"]
+    )
+    client.typing(target=target_of(conversation), active=bool(command.arguments["active"]))
+
+
+def typing_failed(command: OutboundCommand, error: PlatformError) -> None:
+    """Nothing to record: a typing signal matters only for a moment."""
