@@ -336,3 +336,8 @@ def typing_names(conversation: Conversation) -> list[str]:
         conversation.participants.filter(address__in=addresses).values_list("address", "name")
     )
     return [names.get(address) or address for address in addresses]
+
+
+def file_kinds(media_types: Sequence[str]) -> str:
+    """``("image/jpeg", "application/pdf")`` as a person reads it: ``JPEG, PDF``."""
+    return ", ".join(t.split("/")[-1].upper() for t in media_types)

@@ -18,17 +18,26 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from inbox.api.pagination import Key, KeysetPagination
 from inbox.api.views import CONVERSATION_ORDER, TIMELINE_ORDER
 from inbox.models import Channel, Conversation, Message, Participant
-from inbox.services import read_state, sending
+from inbox.services import lifecycle, read_state, sending
 from inbox.services.channels import capabilities, own_addresses
+from inbox.services.typing import signal_typing
 
 from . import presenting
 from .forms import FilterForm, ReplyForm
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (``request.htmx`` is always there)."""
+
+    htmx: HtmxDetails
+
 
 LIST_PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 50
@@ -73,7 +82,7 @@ def _channels(user: Any) -> list[Channel]:
     )
 
 
-def _list_context(request: HttpRequest, channels: list[Channel]) -> dict[str, Any]:
+def _list_context(request: HtmxHttpRequest, channels: list[Channel]) -> dict[str, Any]:
     form = FilterForm(request.GET)
     filters = form.filters()
     visible = {channel.pk for channel in channels}
@@ -119,7 +128,7 @@ def _list_context(request: HttpRequest, channels: list[Channel]) -> dict[str, An
 
 @login_required
 @require_GET
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: HtmxHttpRequest) -> HttpResponse:
     """``/``: the three panes, nothing open. For htmx, the list alone (or its next page)."""
     channels = _channels(request.user)
     try:
@@ -131,11 +140,9 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "inbox/index.html", context)
 
 
-def _swaps(request: HttpRequest, *targets: str) -> bool:
-    htmx = getattr(request, "htmx", None)
-    if htmx is None or not htmx:
-        return False
-    return not htmx.history_restore_request and htmx.target in targets
+def _swaps(request: HtmxHttpRequest, *targets: str) -> bool:
+    htmx = request.htmx
+    return bool(htmx) and not htmx.history_restore_request and htmx.target in targets
 
 
 # --- one conversation ----------------------------------------------------------------------
@@ -155,7 +162,7 @@ def _timeline(conversation: Conversation) -> QuerySet[Message]:
 
 
 def _pane_context(
-    request: HttpRequest, conversation: Conversation, form: ReplyForm | None = None
+    request: HtmxHttpRequest, conversation: Conversation, form: ReplyForm | None = None
 ) -> dict[str, Any]:
     terms = presenting.search_terms(request.GET.get("q", ""))
     page, _, before = keyset_page(
@@ -163,8 +170,8 @@ def _pane_context(
     )
     participants = list(conversation.participants.order_by("id"))
     own = own_addresses(conversation.channel)
-    able = capabilities(conversation.channel)
     return {
+        **_composer_context(conversation, form or ReplyForm()),
         "conversation": conversation,
         "title": presenting.conversation_title(conversation, participants, own),
         "participants": participants,
@@ -172,9 +179,6 @@ def _pane_context(
         "badge": presenting.PLATFORM_BADGES[conversation.channel.platform][0],
         "messages": presenting.message_views(page, conversation.channel.platform, terms),
         "older_url": _older_url(conversation, before),
-        "why_not": sending.why_not(conversation),
-        "capabilities": able,
-        "reply_form": form or ReplyForm(),
         "query": request.GET.urlencode(),
     }
 
@@ -187,7 +191,7 @@ def _older_url(conversation: Conversation, before: str) -> str:
 
 @login_required
 @require_GET
-def conversation(request: HttpRequest, pk: int) -> HttpResponse:
+def conversation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """``/c/<id>/``: the conversation, marked read for this user; the whole inbox around it
     unless htmx asks for the pane alone."""
     found = _conversation(request.user, pk)
@@ -196,7 +200,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _conversation_page(
-    request: HttpRequest, found: Conversation, form: ReplyForm | None = None, status: int = 200
+    request: HtmxHttpRequest, found: Conversation, form: ReplyForm | None = None, status: int = 200
 ) -> HttpResponse:
     context = _pane_context(request, found, form)
     if _swaps(request, "pane"):
@@ -211,7 +215,7 @@ def _conversation_page(
 
 @login_required
 @require_GET
-def messages(request: HttpRequest, pk: int) -> HttpResponse:
+def messages(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Bubbles of a conversation: ``before=<cursor>`` the page older than it (with the next
     "Load older"); otherwise the newest page, which the open conversation polls and merges by
     message id (so nothing shows twice), marking what it shows as read."""
@@ -238,7 +242,7 @@ def messages(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def typing(request: HttpRequest, pk: int) -> HttpResponse:
+def typing(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Who is typing in the conversation now (names where the inbox knows them)."""
     found = _conversation(request.user, pk)
     return render(request, "inbox/_typing.html", {"typing": presenting.typing_names(found)})
@@ -246,7 +250,7 @@ def typing(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def reply(request: HttpRequest, pk: int) -> HttpResponse:
+def reply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Queue a reply (``send_reply``). htmx gets a fresh composer with the queued message to
     merge into the timeline; a plain form post is redirected back to the conversation."""
     found = _conversation(request.user, pk)
@@ -287,17 +291,22 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _composer_context(found: Conversation, form: ReplyForm) -> dict[str, Any]:
+    able = capabilities(found.channel)
+    waiting = lifecycle.pending(found) if able.close or able.start else set()
     return {
         "conversation": found,
         "reply_form": form,
         "why_not": sending.why_not(found),
-        "capabilities": capabilities(found.channel),
+        "capabilities": able,
+        "file_kinds": presenting.file_kinds(able.file_types),
+        "closing": "close" in waiting,
+        "starting": "open" in waiting,
     }
 
 
 @login_required
 @require_POST
-def retry(request: HttpRequest, pk: int) -> HttpResponse:
+def retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Send a failed outgoing message again; htmx gets its bubble back."""
     message = get_object_or_404(
         Message.objects.visible_to(request.user).select_related("conversation", "channel"), pk=pk
@@ -307,7 +316,7 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
         sending.retry_message(message, user=request.user)
     except sending.CannotSend as exc:
         error = str(exc)
-    if not getattr(request, "htmx", False):
+    if not request.htmx:
         return redirect("inbox:conversation", pk=message.conversation_id)
     stored = _timeline(message.conversation).get(pk=message.pk)
     view = presenting.message_view(stored, message.channel.platform)
@@ -320,8 +329,56 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def mark_unread(request: HttpRequest, pk: int) -> HttpResponse:
+def mark_unread(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Mark the conversation unread for this user and leave it (opening it reads it)."""
     found = _conversation(request.user, pk)
     read_state.mark_unread(user=request.user, conversation=found)
     return redirect("inbox:index")
+
+
+@login_required
+@require_POST
+def close(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Ask the platform to close the conversation (where it can); back to the conversation,
+    which says "Closing…" until the platform has."""
+    found = _conversation(request.user, pk)
+    try:
+        lifecycle.close_conversation(conversation=found, user=request.user)
+    except lifecycle.CannotAct as exc:
+        return _refused(request, found, str(exc))
+    return redirect("inbox:conversation", pk=found.pk)
+
+
+@login_required
+@require_POST
+def start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Open a new conversation with the people of this closed one (LivePerson); it appears in
+    the list once the platform has opened it."""
+    found = _conversation(request.user, pk)
+    try:
+        lifecycle.start_conversation(channel=found.channel, user=request.user, like=found)
+    except lifecycle.CannotAct as exc:
+        return _refused(request, found, str(exc))
+    return redirect("inbox:conversation", pk=found.pk)
+
+
+def _refused(request: HtmxHttpRequest, found: Conversation, reason: str) -> HttpResponse:
+    context = _pane_context(request, found)
+    context["refused"] = reason
+    if _swaps(request, "pane"):
+        return render(request, "inbox/_conversation.html", context, status=409)
+    context.update(_list_context(request, _channels(request.user)))
+    return render(request, "inbox/index.html", context, status=409)
+
+
+@login_required
+@require_POST
+def composing(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The composer says the user types (``active=1``) or stopped (``active=0``); the platform
+    is told where it takes typing signals. 204 either way: nobody waits for it."""
+    found = _conversation(request.user, pk)
+    active = request.POST.get("active")
+    if active not in ("0", "1"):
+        return HttpResponseBadRequest("active: 1 (typing) or 0 (stopped).")
+    signal_typing(conversation=found, user=request.user, active=active == "1")
+    return HttpResponse(status=204)

@@ -92,23 +92,61 @@
     }
   }
 
+  // The channel's limits, checked before anything is uploaded (the server checks them again).
   function checkFiles(input) {
     const form = input.form;
     const max = Number(form.dataset.maxFileSize || 0);
+    const maxFiles = Number(form.dataset.maxFiles || 0);
+    const types = (form.dataset.fileTypes || "").split(",").filter(Boolean);
     const error = form.querySelector("[data-files-error]");
-    const tooBig = Array.from(input.files).filter((f) => max && f.size > max);
-    const empty = Array.from(input.files).filter((f) => f.size === 0);
+    const files = Array.from(input.files);
+    const names = (list) => list.map((f) => f.name).join(", ");
+    const wrongType = files.filter((f) => types.length && !types.includes(f.type));
+    const tooBig = files.filter((f) => max && f.size > max);
+    const empty = files.filter((f) => f.size === 0);
     let message = "";
-    if (tooBig.length) {
-      message = tooBig.map((f) => f.name).join(", ") + ": larger than this channel takes.";
+    if (maxFiles && files.length > maxFiles) {
+      message = "This channel takes " + maxFiles + " file per message.";
+    } else if (wrongType.length) {
+      message = names(wrongType) + ": not a type this channel takes.";
+    } else if (tooBig.length) {
+      message = names(tooBig) + ": larger than this channel takes.";
     } else if (empty.length) {
-      message = empty.map((f) => f.name).join(", ") + ": empty.";
+      message = names(empty) + ": empty.";
+    } else if (files.length && form.dataset.textOrFiles !== undefined && form.text.value.trim()) {
+      message = "This channel sends a text or a file, not both at once.";
     }
     input.setCustomValidity(message);
     if (error) {
       error.textContent = message;
       error.hidden = !message;
     }
+  }
+
+  // Typing signals for platforms that show them: "typing" at the first key and again every
+  // few seconds while it goes on, "stopped" after a pause or when the reply is sent.
+  const composing = { form: null, last: 0, timer: 0 };
+  function signal(form, active) {
+    const body = new FormData();
+    body.append("active", active ? "1" : "0");
+    body.append("csrfmiddlewaretoken", form.csrfmiddlewaretoken.value);
+    fetch(form.dataset.composing, { method: "POST", body, credentials: "same-origin" }).catch(() => {});
+  }
+  function typed(form) {
+    const now = Date.now();
+    if (composing.form !== form || now - composing.last > 5000) {
+      composing.form = form;
+      composing.last = now;
+      signal(form, true);
+    }
+    window.clearTimeout(composing.timer);
+    composing.timer = window.setTimeout(() => stopped(form), 4000);
+  }
+  function stopped(form) {
+    window.clearTimeout(composing.timer);
+    if (composing.form !== form) return;
+    composing.form = null;
+    signal(form, false);
   }
 
   function moveInList(step) {
@@ -164,6 +202,18 @@
         reply.focus();
       }
     }
+  });
+
+  document.addEventListener("input", (event) => {
+    const area = event.target;
+    if (area instanceof HTMLTextAreaElement && area.form && area.form.dataset.composing) {
+      if (area.value.trim()) typed(area.form);
+      else stopped(area.form);
+    }
+  });
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.dataset.composing) stopped(form);
   });
 
   document.addEventListener("change", (event) => {
