@@ -135,7 +135,7 @@ class ChannelForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
-    list_display = ("name", "platform", "key", "is_active", "last_polled_at")
+    list_display = ("name", "platform", "key", "is_active", "credentials_state", "last_polled_at")
     list_filter = ("platform", "is_active")
     search_fields = ("name", "key")
     filter_horizontal = ("members",)
@@ -144,6 +144,8 @@ class ChannelAdmin(admin.ModelAdmin):
         "webhook_url",
         "stored_secrets",
         "learned",
+        "credentials_error",
+        "credentials_error_at",
         "last_polled_at",
         "poll_error",
         "created_at",
@@ -159,6 +161,8 @@ class ChannelAdmin(admin.ModelAdmin):
         "new_webhook_secrets",
         "credential_changes",
         "learned",
+        "credentials_error",
+        "credentials_error_at",
         "last_polled_at",
         "poll_error",
         "members",
@@ -168,6 +172,11 @@ class ChannelAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # The platform decides the webhook URL and the connector: fixed once created.
         return (*self.readonly_fields, "platform") if obj else self.readonly_fields
+
+    @admin.display(description="Credentials", boolean=True)
+    def credentials_state(self, obj: Channel) -> bool:
+        """False while the platform refuses the channel's credentials (see the error)."""
+        return not obj.credentials_error
 
     @admin.display(description="Webhook URL")
     def webhook_url(self, obj: Channel) -> str:

@@ -6,6 +6,7 @@ class InboxConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from inbox.choices import Platform
         from inbox.connectors import events
         from inbox.inbound.appliers import register
 
@@ -44,4 +45,5 @@ class InboxConfig(AppConfig):
         register_handler(
             Kind.OPEN, perform=lifecycle.perform_open, failed=lifecycle.lifecycle_failed
         )
+        sending.register_conversation_rule(Platform.SCALAR, sending.direct_chats_only)
         checks.register_all()

@@ -28,7 +28,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inbox.choices import ConversationStatus, Direction
+from inbox.choices import ConversationKind, ConversationStatus, Direction
 from inbox.connectors.outbound import Client, OutgoingFile, PlatformError, Sent, Target
 from inbox.db import lock_conversation
 from inbox.live import Change, publish_on_commit
@@ -101,6 +101,13 @@ CONVERSATION_RULES: dict[str, ConversationRule] = {}
 
 def register_conversation_rule(platform: str, rule: ConversationRule) -> None:
     CONVERSATION_RULES[platform] = rule
+
+
+def direct_chats_only(conversation: Conversation, recipients: Sequence[str]) -> str:
+    """SCALAR's rule: its group chats take no messages from integrations."""
+    if conversation.kind == ConversationKind.GROUP:
+        return "Group chats are read-only on SCALAR: write to the driver in a 1:1 chat."
+    return ""
 
 
 def why_not(conversation: Conversation) -> str:
