@@ -107,6 +107,8 @@ def direct_chats_only(conversation: Conversation, recipients: Sequence[str]) -> 
     """SCALAR's rule: its group chats take no messages from integrations."""
     if conversation.kind == ConversationKind.GROUP:
         return "Group chats are read-only on SCALAR: write to the driver in a 1:1 chat."
+    if len(recipients) != 1:
+        return "A SCALAR message goes to exactly one driver; this chat has someone else too."
     return ""
 
 

@@ -339,6 +339,7 @@ class Seeder:
                 self.message_id(offset + size - 1),
                 _stamp(last),
                 size,
+                0,  # receipt_position: no read receipt sent
                 NULL,
                 _stamp(first - 2),
                 _stamp(last + 1),
