@@ -46,4 +46,9 @@ class InboxConfig(AppConfig):
             Kind.OPEN, perform=lifecycle.perform_open, failed=lifecycle.lifecycle_failed
         )
         sending.register_conversation_rule(Platform.SCALAR, sending.direct_chats_only)
+
+        from inbox.services.listening import comapi_gap_hint
+        from inbox.services.polling import register_cursor_hint
+
+        register_cursor_hint(comapi_gap_hint)
         checks.register_all()

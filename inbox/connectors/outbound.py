@@ -29,7 +29,9 @@ class PlatformError(Exception):
     ``permanent`` errors (a 4xx the platform will answer again) fail the command at once;
     others (5xx, timeouts, refused connections) are retried, not before ``retry_after`` seconds
     when the platform said so. ``code`` and ``message`` are the platform's own words, safe to
-    show (they never hold a credential).
+    show (they never hold a credential). ``credentials`` says the platform refused the
+    channel's credentials (a token endpoint's 401/403; any 401 counts too), which an operator
+    must fix: the channel shows it.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class PlatformError(Exception):
         code: str = "",
         status: int | None = None,
         retry_after: float | None = None,
+        credentials: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -47,6 +50,7 @@ class PlatformError(Exception):
         self.code = code
         self.status = status
         self.retry_after = retry_after
+        self.credentials = credentials or status == 401
 
     def __str__(self) -> str:
         prefix = f"{self.code}: " if self.code else ""
@@ -101,9 +105,12 @@ class Sent:
 
 @dataclass(frozen=True)
 class Opened:
-    """A conversation the platform opened for us: its id, and its answer as a document."""
+    """A conversation the platform opened for us: its id, its people as the platform names
+    them (``(address, role)``; a LivePerson consumer under its webhook id), and its answer as a
+    document."""
 
     conversation_id: str
+    participants: Sequence[tuple[str, str]] = ()
     document: Any = None
 
 
@@ -131,8 +138,9 @@ class Client(Protocol):
     """One channel's client. Operations a platform does not have raise a permanent
     PlatformError (the connector's capabilities keep the inbox from asking)."""
 
-    def upload(self, *, file: OutgoingFile) -> Uploaded:
-        """Upload one file to attach to a later :meth:`send`."""
+    def upload(self, *, file: OutgoingFile, target: Target | None = None) -> Uploaded:
+        """Upload one file to attach to a later :meth:`send` to ``target`` (LivePerson asks
+        for upload URLs as the conversation's consumer)."""
         ...
 
     def send(
@@ -222,7 +230,7 @@ class BaseClient:
     def _refuse(self, operation: str) -> PlatformError:
         return PlatformError(f"{self.platform} channels cannot {operation}", permanent=True)
 
-    def upload(self, *, file: OutgoingFile) -> Uploaded:
+    def upload(self, *, file: OutgoingFile, target: Target | None = None) -> Uploaded:
         raise self._refuse("upload files")
 
     def send(

@@ -150,10 +150,10 @@ def remember(channel: Channel, learned: Mapping[str, Any]) -> None:
 
 
 def note_answer(channel: Channel, error: PlatformError | None = None) -> None:
-    """Keep whether the platform refused the channel's credentials (a 401 or 403), so the admin
+    """Keep whether the platform refused the channel's credentials, so the admin
     and /ops/ show the channel in error instead of its calls failing one by one; any call the
     platform answers otherwise clears it."""
-    refused = error is not None and error.status in (401, 403)
+    refused = error is not None and error.credentials
     if refused:
         text = f"The platform refused the channel's credentials: {error}"[:2000]
         channel.credentials_error, channel.credentials_error_at = text, timezone.now()

@@ -125,7 +125,7 @@ def perform_open(command: OutboundCommand, client: Client) -> None:
             channel=channel, external_id=opened.conversation_id
         )
         if created:
-            people = list(target.participants) or [(target.sender, "")]
+            people = list(opened.participants or target.participants) or [(target.sender, "")]
             Participant.objects.bulk_create(
                 [
                     Participant(conversation=conversation, address=address, role=role)

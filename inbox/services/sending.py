@@ -321,7 +321,7 @@ def perform_send(command: OutboundCommand, client: Client) -> None:
             outgoing = [_outgoing(a, opened.enter_context(a.file.open("rb"))) for a in files]
             sent = _send_once(command, client, message, target, [], outgoing)
     else:
-        uploaded = [_uploaded(client, a) for a in files]
+        uploaded = [_uploaded(client, a, target) for a in files]
         sent = _send_once(command, client, message, target, uploaded, [])
     _record_sent(message, sent)
 
@@ -367,13 +367,13 @@ def send_failed(command: OutboundCommand, error: PlatformError) -> None:
     publish_on_commit([_updated(message)])
 
 
-def _uploaded(client: Client, attachment: Attachment) -> str:
+def _uploaded(client: Client, attachment: Attachment, target: Target) -> str:
     """The platform id of ``attachment``, uploading it first if needed (kept at once, so a
     retry does not upload it again)."""
     if not attachment.external_id.startswith("local:"):
         return attachment.external_id
     with attachment.file.open("rb") as stream:
-        uploaded = client.upload(file=_outgoing(attachment, stream))
+        uploaded = client.upload(file=_outgoing(attachment, stream), target=target)
     Attachment.objects.filter(pk=attachment.pk).update(external_id=uploaded.platform_id)
     return uploaded.platform_id
 

@@ -213,7 +213,7 @@ class EnmeshedClient(BaseClient):
 
     # --- the Client protocol -------------------------------------------------------------------
 
-    def upload(self, *, file: OutgoingFile) -> Uploaded:
+    def upload(self, *, file: OutgoingFile, target: Target | None = None) -> Uploaded:
         # 1.x requires title and expiresAt beside the file; 7.x accepts them.
         fields = {
             "title": file.title or file.name,

@@ -299,6 +299,7 @@ class ScalarClient(BaseClient):
                 permanent=True,
                 code=code or "credentials_refused",
                 status=response.status_code,
+                credentials=True,
             )
         if response.status_code >= 300:
             self._fail(response, where="the SCALAR token endpoint")
