@@ -1,7 +1,8 @@
 """LivePerson end to end against the fake: the inbox opens a conversation for a consumer, an
 agent writes, reading sends one READ receipt, a reply with an image goes out as a hosted file,
 its echo is the same message and the agent's receipt reads it; typing, closing, a send into a
-conversation the agent closed, and starting anew."""
+conversation the agent closed, and starting anew. Then the inbox's buttons for these (the
+platform that has them all)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from PIL import Image
 
 from inbox import services
@@ -207,3 +209,79 @@ def test_a_refused_app_secret_shows_on_the_channel(
     channel.refresh_from_db()
     assert "refused" in channel.credentials_error
     assert OutboundCommand.objects.filter(state="failed").count() == 1
+
+
+# --- the inbox's buttons -----------------------------------------------------------------------
+
+
+def page(client: Any, conversation: Conversation) -> str:
+    response = client.get(reverse("inbox:conversation", args=[conversation.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_close_is_offered_asked_once_and_shown_as_closing(
+    client: Any, agent: Any, channel: Any, conversation: Conversation
+) -> None:
+    channel.members.add(agent)
+    client.force_login(agent)
+    assert "Close conversation" in page(client, conversation)
+    url = reverse("inbox:close", args=[conversation.pk])
+    assert client.post(url).status_code == 302
+    assert client.post(url).status_code == 302
+    assert OutboundCommand.objects.filter(kind="close").count() == 1
+    html = page(client, conversation)
+    assert "Closing…" in html
+    assert "Close conversation" not in html
+
+
+def test_a_closed_conversation_offers_a_new_one(
+    client: Any, agent: Any, channel: Any, conversation: Conversation
+) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(status="closed")
+    channel.members.add(agent)
+    client.force_login(agent)
+    html = page(client, conversation)
+    assert "The conversation is closed." in html
+    assert "Start a new conversation" in html
+    assert client.post(reverse("inbox:start", args=[conversation.pk])).status_code == 302
+    assert OutboundCommand.objects.filter(kind="open", arguments={"like": conversation.pk}).exists()
+    assert "Opening a new conversation…" in page(client, conversation)
+    # Closing what is closed is refused, with the reason.
+    refused = client.post(reverse("inbox:close", args=[conversation.pk]))
+    assert refused.status_code == 409
+    assert "closed already" in refused.content.decode()
+
+
+def test_the_composer_says_its_limits_and_signals_typing(
+    client: Any, agent: Any, channel: Any, conversation: Conversation
+) -> None:
+    channel.members.add(agent)
+    client.force_login(agent)
+    html = page(client, conversation)
+    composing = reverse("inbox:composing", args=[conversation.pk])
+    assert f'data-composing="{composing}"' in html
+    assert 'accept="image/jpeg,image/png,image/gif"' in html
+    assert 'data-max-files="1"' in html
+    assert "multiple" not in html.split('name="attachments"')[1][:80]
+    assert client.post(composing, {"active": "1"}).status_code == 204
+    assert client.post(composing, {"active": "1"}).status_code == 204  # the same signal
+    assert client.post(composing, {"active": "0"}).status_code == 204
+    assert OutboundCommand.objects.filter(kind="typing").count() == 2
+    assert client.post(composing, {"active": "yes"}).status_code == 400
+    assert client.get(composing).status_code == 405
+
+
+def test_another_channels_agent_gets_404_and_anonymous_the_login(
+    client: Any, outsider: Any, conversation: Conversation
+) -> None:
+    urls = [
+        reverse(name, args=[conversation.pk])
+        for name in ("inbox:close", "inbox:start", "inbox:composing")
+    ]
+    for url in urls:
+        assert client.post(url, {"active": "1"}).status_code == 302
+    client.force_login(outsider)
+    for url in urls:
+        assert client.post(url, {"active": "1"}).status_code == 404
+    assert OutboundCommand.objects.count() == 1  # the fixture's opening, nothing more
