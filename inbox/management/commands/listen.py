@@ -26,8 +26,6 @@ class Command(BaseCommand):
         if channels:
             names = ", ".join(f"{c.name} ({c.key})" for c in channels)
             self.stdout.write(f"listening to {len(channels)} channel(s): {names}")
-        else:
-            self.stdout.write("no Comapi channel to listen to yet: idle, checking every minute")
         run_listener(wanted)
 
     def _keys(self, keys: list[str]) -> list[uuid.UUID]:
