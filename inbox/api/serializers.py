@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from inbox.models import Attachment, Conversation, InboundEvent, Message, Participant, Recipient
+from inbox.models import (
+    Attachment,
+    Conversation,
+    InboundEvent,
+    Message,
+    OutboundCommand,
+    Participant,
+    Recipient,
+)
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
@@ -147,3 +155,23 @@ class ReplySerializer(serializers.Serializer):
         default=list,
         max_length=20,
     )
+
+
+class CommandSerializer(serializers.ModelSerializer):
+    """Something the inbox asked the platform to do, carried out by the outbound worker."""
+
+    class Meta:
+        model = OutboundCommand
+        fields = ("id", "kind", "state", "attempts", "error", "error_code", "created_at")
+        read_only_fields = fields
+
+
+class TypingSerializer(serializers.Serializer):
+    active = serializers.BooleanField(help_text="true: the user types; false: they stopped.")
+
+
+class StartSerializer(serializers.Serializer):
+    """A new conversation on a channel that can open them (LivePerson), for a consumer."""
+
+    channel = serializers.IntegerField(min_value=1)
+    consumer = serializers.CharField(max_length=255, help_text="Whom the conversation is for.")

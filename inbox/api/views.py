@@ -1,7 +1,8 @@
-"""Read API of the inbox. Querysets are narrowed to what the user may see (``visible_to``)."""
+"""The inbox's API. Querysets are narrowed to what the user may see (``visible_to``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,17 +14,21 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from inbox.models import Conversation, InboundEvent, Message, Participant
-from inbox.services import sending
+from inbox.models import Channel, Conversation, InboundEvent, Message, OutboundCommand, Participant
+from inbox.services import lifecycle, read_state, sending
+from inbox.services.typing import signal_typing
 
 from .filters import ConversationFilter, InboundEventFilter
 from .pagination import Key, KeysetPagination
 from .permissions import IsStaff
 from .serializers import (
+    CommandSerializer,
     ConversationSerializer,
     InboundEventSerializer,
     MessageSerializer,
     ReplySerializer,
+    StartSerializer,
+    TypingSerializer,
 )
 
 # Newest activity first, exactly the order of the conversation indexes.
@@ -59,6 +64,80 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         paginator = KeysetPagination(CONVERSATION_ORDER)
         rows, links = paginator.paginate(self.filter_queryset(self.get_queryset()), request)
         return paginator.response(request, self.get_serializer(rows, many=True).data, links)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Open a new conversation for a consumer on a channel that can (LivePerson): 202 with
+        the command; the conversation appears once the platform has opened it."""
+        form = StartSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        channel = get_object_or_404(
+            Channel.objects.visible_to(request.user), pk=form.validated_data["channel"]
+        )
+        return self._command(
+            lambda: lifecycle.start_conversation(
+                channel=channel, user=request.user, consumer=form.validated_data["consumer"]
+            )
+        )
+
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: Any = None) -> Response:
+        """Mark the conversation read for this user (and queue the platform's read receipt
+        where it has one)."""
+        conversation = self._visible(pk)
+        position = read_state.mark_read(user=request.user, conversation=conversation)
+        return Response({"read_position": position, "unread_count": 0})
+
+    @action(detail=True, methods=["post"])
+    def unread(self, request: Request, pk: Any = None) -> Response:
+        """Mark the conversation unread for this user (its newest message counts as unread)."""
+        conversation = self._visible(pk)
+        position = read_state.mark_unread(user=request.user, conversation=conversation)
+        unread = max(conversation.last_position - position, 0)
+        return Response({"read_position": position, "unread_count": unread})
+
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, pk: Any = None) -> Response:
+        """Ask the platform to close the conversation (409 where it cannot): 202 with the
+        command."""
+        conversation = self._visible(pk)
+        return self._command(
+            lambda: lifecycle.close_conversation(conversation=conversation, user=request.user)
+        )
+
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: Any = None) -> Response:
+        """Open a new conversation with the people of this (closed) one: 202 with the command."""
+        conversation = self._visible(pk)
+        return self._command(
+            lambda: lifecycle.start_conversation(
+                channel=conversation.channel, user=request.user, like=conversation
+            )
+        )
+
+    @action(detail=True, methods=["post"])
+    def typing(self, request: Request, pk: Any = None) -> Response:
+        """``{"active": true}`` while the user types, ``false`` when they stop: the platform is
+        told where it shows typing (``{"signalled": false}`` where not, or for a repeat)."""
+        conversation = self._visible(pk)
+        form = TypingSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        signalled = signal_typing(
+            conversation=conversation, user=request.user, active=form.validated_data["active"]
+        )
+        return Response({"signalled": signalled}, status=202)
+
+    def _visible(self, pk: Any) -> Conversation:
+        return get_object_or_404(
+            Conversation.objects.visible_to(self.request.user).select_related("channel"), pk=pk
+        )
+
+    @staticmethod
+    def _command(ask: Callable[[], OutboundCommand]) -> Response:
+        try:
+            command = ask()
+        except lifecycle.CannotAct as exc:
+            return Response({"detail": str(exc)}, status=409)
+        return Response(CommandSerializer(command).data, status=202)
 
     @action(detail=True, methods=["get", "post"])
     def messages(self, request: Request, pk: Any = None) -> Response:

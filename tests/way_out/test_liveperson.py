@@ -285,3 +285,74 @@ def test_another_channels_agent_gets_404_and_anonymous_the_login(
     for url in urls:
         assert client.post(url, {"active": "1"}).status_code == 404
     assert OutboundCommand.objects.count() == 1  # the fixture's opening, nothing more
+
+
+# --- the same through the API ------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(agent: Any, channel: Any) -> Any:
+    from rest_framework.test import APIClient
+
+    channel.members.add(agent)
+    client = APIClient()
+    client.force_authenticate(agent)
+    return client
+
+
+def test_the_api_starts_a_conversation_for_a_consumer(
+    api: Any, channel: Any, fake: FakeLivePerson
+) -> None:
+    answer = api.post("/api/v1/conversations/", {"channel": channel.pk, "consumer": "c-9"})
+    assert answer.status_code == 202, answer.content
+    assert (answer.json()["kind"], answer.json()["state"]) == ("open", "queued")
+    assert process_due_commands()["done"] == 1
+    opened = Conversation.objects.get(channel=channel)
+    assert opened.participants.get().address == fake.consumer_id("c-9")
+
+    assert api.post("/api/v1/conversations/", {"channel": channel.pk}).json() == {
+        "consumer": ["This field is required."]
+    }
+    other = services.create_channel(platform="liveperson", name="Elsewhere")
+    refused = api.post("/api/v1/conversations/", {"channel": other.pk, "consumer": "c-9"})
+    assert refused.status_code == 404
+
+
+def test_the_api_reads_unreads_closes_and_signals_typing(
+    api: Any, fake: FakeLivePerson, channel: Any, conversation: Conversation, post_webhook: Any
+) -> None:
+    deliver(post_webhook, channel, fake.agent_message(conversation.external_id, "Hi there"))
+    base = f"/api/v1/conversations/{conversation.pk}"
+    read = api.post(f"{base}/read/")
+    assert read.status_code == 200
+    assert read.json()["unread_count"] == 0
+    assert api.post(f"{base}/unread/").json()["unread_count"] == 1
+    assert OutboundCommand.objects.filter(kind="read").count() == 1
+
+    assert api.post(f"{base}/typing/", {"active": True}, format="json").json() == {
+        "signalled": True
+    }
+    assert api.post(f"{base}/typing/", {"active": "maybe"}, format="json").status_code == 400
+
+    closing = api.post(f"{base}/close/")
+    assert closing.status_code == 202
+    assert api.post(f"{base}/close/").json()["id"] == closing.json()["id"]
+    process_due_commands()
+    conversation.refresh_from_db()
+    assert conversation.status == "closed"
+    assert api.post(f"{base}/close/").status_code == 409
+    assert api.post(f"{base}/start/").status_code == 202
+
+
+def test_the_api_actions_are_404_for_another_channel_and_need_a_login(
+    conversation: Conversation, outsider: Any
+) -> None:
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    base = f"/api/v1/conversations/{conversation.pk}"
+    for action in ("read", "unread", "close", "start", "typing"):
+        assert client.post(f"{base}/{action}/").status_code in (401, 403)
+    client.force_authenticate(outsider)
+    for action in ("read", "unread", "close", "start", "typing"):
+        assert client.post(f"{base}/{action}/", {"active": True}).status_code == 404
