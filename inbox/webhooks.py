@@ -23,7 +23,7 @@ from .connectors.registry import get_connector
 from .inbound import store_request
 from .models import Source
 from .models.fields import Unreadable
-from .services.channels import webhook_channel
+from .services.channels import webhook_channel, webhook_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
         return _unavailable()
     if channel is None:
         return _answer(404, "unknown channel")
-    if isinstance(channel.webhook_secrets, Unreadable):
+    if isinstance(channel.webhook_secrets, Unreadable) or (
+        not channel.webhook_secrets and isinstance(channel.credentials, Unreadable)
+    ):
         # A key was rotated away: an operator can fix it, so the platform should retry.
         logger.error("webhook for channel %s: its secrets cannot be decrypted", channel.pk)
         return _unavailable()
@@ -78,7 +80,7 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
         connector.verify(
             headers=headers,
             body=body,
-            secrets=channel.webhook_secrets or [],
+            secrets=webhook_secrets(channel),
             settings=channel.settings,
         )
     except SignatureError as exc:

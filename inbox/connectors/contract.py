@@ -89,6 +89,9 @@ class Setting:
     kind: str = "str"
     default: str | int | bool | None = None
     choices: tuple[str, ...] = ()
+    # A secret that also authenticates webhooks while the channel has no webhook secret of its
+    # own (LivePerson signs them with the app's client secret).
+    signs_webhooks: bool = False
 
 
 @dataclass(frozen=True)

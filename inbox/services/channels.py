@@ -128,6 +128,17 @@ def own_addresses(channel: Channel) -> set[str]:
     return {value for value in candidates if isinstance(value, str) and value}
 
 
+def webhook_secrets(channel: Channel) -> list[str]:
+    """The secrets that authenticate the channel's webhooks: its own, else the credentials its
+    platform signs webhooks with (``Setting.signs_webhooks``). Raises nothing for unreadable
+    secrets: the caller checks ``Unreadable`` first."""
+    if channel.webhook_secrets:
+        return list(channel.webhook_secrets)
+    credentials = channel.credentials if isinstance(channel.credentials, dict) else {}
+    signing = (s.name for s in get_connector(channel.platform).SETTINGS if s.signs_webhooks)
+    return [str(credentials[name]) for name in signing if credentials.get(name)]
+
+
 def client_for(channel: Channel) -> Client:
     """The platform client of ``channel``, built from its settings, decrypted credentials and
     what was learnt from the platform before (see :func:`remember`)."""

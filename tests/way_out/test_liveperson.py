@@ -356,3 +356,17 @@ def test_the_api_actions_are_404_for_another_channel_and_need_a_login(
     client.force_authenticate(outsider)
     for action in ("read", "unread", "close", "start", "typing"):
         assert client.post(f"{base}/{action}/", {"active": True}).status_code == 404
+
+
+def test_without_a_webhook_secret_the_client_secret_signs_webhooks(
+    fake: FakeLivePerson, post_webhook: Any, db: Any
+) -> None:
+    channel = services.create_channel(
+        platform="liveperson",
+        name="Signed",
+        settings=fake.settings(),
+        credentials=fake.credentials(),
+    )
+    document = fake.agent_message(fake.add_conversation(CONSUMER), "Hello")
+    assert post_webhook(channel, document, secret=fake.client_secret).status_code == 202
+    assert post_webhook(channel, document, secret="secret-current").status_code == 401

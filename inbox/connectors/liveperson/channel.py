@@ -33,6 +33,7 @@ SETTINGS = (
         "client_secret",
         "the app's client secret (also signs webhooks when no webhook secret is given)",
         secret=True,
+        signs_webhooks=True,
     ),
     Setting("sentinel_url", "the Sentinel (AppJWT) host"),
     Setting("idp_url", "the IDP (ConsumerJWS) host"),
