@@ -283,26 +283,3 @@ class BaseClient:
 
     def close(self) -> None:
         return None
-
-
-class NoClient(BaseClient):
-    """The client of a channel that cannot act at all: every call is refused for good."""
-
-    def __init__(self, platform: str) -> None:
-        self.platform = platform
-
-    def _refuse(self, operation: str) -> PlatformError:
-        return PlatformError(
-            f"the inbox cannot act on {self.platform} channels yet", permanent=True
-        )
-
-    def find_sent(
-        self,
-        *,
-        target: Target,
-        text: str,
-        subject: str,
-        since: datetime,
-        attachments: Sequence[str] = (),
-    ) -> Sent | None:
-        raise self._refuse("send")
