@@ -18,7 +18,7 @@ install: $(STAMP)
 # Web + worker + scheduler with demo data on SQLite and a filesystem broker (no services needed).
 run: export DEBUG ?= 1
 run: install
-	mkdir -p var/broker var/broker-processed var/cache var/media
+	mkdir -p var/broker var/broker-processed var/broker-control var/cache var/media
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo --admin
 	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "django_htmx",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's assets, served by the app (no CDN)
     "inbox",
     "relationships",
 ]
@@ -156,6 +158,23 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Switchboard API",
+    "DESCRIPTION": "The unified inbox: conversations, messages, replies and relationships.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Three different "status" choice sets: each its own named enum.
+    "ENUM_NAME_OVERRIDES": {
+        "MessageStatusEnum": "inbox.models.messages.MessageStatus",
+        "RelationshipStatusEnum": "relationships.models.RelationshipStatus",
+        "ConversationStatusEnum": [("open", "Open"), ("closed", "Closed"), ("deleted", "Deleted")],
+    },
 }
 
 # --- Celery ------------------------------------------------------------------------------------
@@ -172,6 +191,7 @@ else:
         "data_folder_in": str(VAR_DIR / "broker"),
         "data_folder_out": str(VAR_DIR / "broker"),
         "processed_folder": str(VAR_DIR / "broker-processed"),
+        "control_folder": str(VAR_DIR / "broker-control"),  # not the working directory
         "store_processed": False,
     }
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=CELERY_BROKER_URL)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from inbox.live.stream import live_events
 from inbox.webhooks import receive_webhook
@@ -14,4 +15,6 @@ urlpatterns = [
     path("webhooks/<str:platform>/<uuid:key>/", receive_webhook, name="webhook"),
     path("api/v1/", include("inbox.api.urls")),
     path("api/v1/", include("relationships.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

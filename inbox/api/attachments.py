@@ -7,6 +7,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
@@ -27,6 +29,14 @@ class AttachmentDownloadView(APIView):
     it could not be — the answer is 409 with the reason.
     """
 
+    @extend_schema(
+        operation_id="attachment_download",
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="Not found, or another channel's attachment."),
+            409: OpenApiResponse(description="Not downloaded yet, or the download failed."),
+        },
+    )
     def get(self, request: Request, pk: int, *args: Any, **kwargs: Any) -> Any:
         attachment = get_object_or_404(
             Attachment.objects.filter(message__in=Message.objects.visible_to(request.user)),

@@ -43,6 +43,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "platform_state",
             "updated_at",
         )
+        read_only_fields = fields  # never a form of every channel's names
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
@@ -175,3 +176,12 @@ class StartSerializer(serializers.Serializer):
 
     channel = serializers.IntegerField(min_value=1)
     consumer = serializers.CharField(max_length=255, help_text="Whom the conversation is for.")
+
+
+class ReadPositionSerializer(serializers.Serializer):
+    read_position = serializers.IntegerField(help_text="The position read up to.")
+    unread_count = serializers.IntegerField(help_text="Messages after it.")
+
+
+class SignalledSerializer(serializers.Serializer):
+    signalled = serializers.BooleanField(help_text="Whether the platform will be told.")

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import F, Prefetch, QuerySet, Value
 from django.db.models.functions import Coalesce
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
@@ -26,10 +27,15 @@ from .serializers import (
     ConversationSerializer,
     InboundEventSerializer,
     MessageSerializer,
+    ReadPositionSerializer,
     ReplySerializer,
+    SignalledSerializer,
     StartSerializer,
     TypingSerializer,
 )
+
+# What the actions answer when the conversation or channel cannot do it now.
+REFUSED = {409: OpenApiResponse(description="Not possible now; `detail` says why.")}
 
 # Newest activity first, exactly the order of the conversation indexes.
 CONVERSATION_ORDER = (
@@ -50,7 +56,15 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
 
+    def get_serializer_class(self) -> Any:
+        # The browsable API's form for POST on the list is the one of creating.
+        if self.request is not None and self.request.method == "POST" and not self.detail:
+            return StartSerializer
+        return ConversationSerializer
+
     def get_queryset(self) -> QuerySet[Conversation]:
+        if getattr(self, "swagger_fake_view", False):  # the schema's generation: no user
+            return Conversation.objects.none()
         return (
             Conversation.objects.visible_to(self.request.user)
             .with_unread(self.request.user)
@@ -65,6 +79,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         rows, links = paginator.paginate(self.filter_queryset(self.get_queryset()), request)
         return paginator.response(request, self.get_serializer(rows, many=True).data, links)
 
+    @extend_schema(request=StartSerializer, responses={202: CommandSerializer, **REFUSED})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Open a new conversation for a consumer on a channel that can (LivePerson): 202 with
         the command; the conversation appears once the platform has opened it."""
@@ -79,6 +94,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
             )
         )
 
+    @extend_schema(request=None, responses=ReadPositionSerializer)
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: Any = None) -> Response:
         """Mark the conversation read for this user (and queue the platform's read receipt
@@ -87,6 +103,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         position = read_state.mark_read(user=request.user, conversation=conversation)
         return Response({"read_position": position, "unread_count": 0})
 
+    @extend_schema(request=None, responses=ReadPositionSerializer)
     @action(detail=True, methods=["post"])
     def unread(self, request: Request, pk: Any = None) -> Response:
         """Mark the conversation unread for this user (its newest message counts as unread)."""
@@ -95,6 +112,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         unread = max(conversation.last_position - position, 0)
         return Response({"read_position": position, "unread_count": unread})
 
+    @extend_schema(request=None, responses={202: CommandSerializer, **REFUSED})
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: Any = None) -> Response:
         """Ask the platform to close the conversation (409 where it cannot): 202 with the
@@ -104,6 +122,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
             lambda: lifecycle.close_conversation(conversation=conversation, user=request.user)
         )
 
+    @extend_schema(request=None, responses={202: CommandSerializer, **REFUSED})
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: Any = None) -> Response:
         """Open a new conversation with the people of this (closed) one: 202 with the command."""
@@ -114,6 +133,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
             )
         )
 
+    @extend_schema(request=TypingSerializer, responses={202: SignalledSerializer})
     @action(detail=True, methods=["post"])
     def typing(self, request: Request, pk: Any = None) -> Response:
         """``{"active": true}`` while the user types, ``false`` when they stop: the platform is

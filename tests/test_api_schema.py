@@ -1,0 +1,39 @@
+"""The OpenAPI schema and its Swagger UI, served by the app itself (no CDN)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+
+@pytest.fixture
+def logged_in(client: Any, agent: Any) -> Any:
+    client.force_login(agent)
+    return client
+
+
+def test_the_schema_describes_the_actions_with_their_answers(logged_in: Any) -> None:
+    response = logged_in.get("/api/schema/")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    close = paths["/api/v1/conversations/{id}/close/"]["post"]
+    assert set(close["responses"]) == {"202", "409"}
+    assert "/api/v1/conversations/{id}/typing/" in paths
+    assert "/api/v1/attachments/{id}/download/" in paths
+    assert "ConversationStatusEnum" in schema["components"]["schemas"]
+
+
+def test_the_docs_page_loads_its_assets_from_the_app(logged_in: Any) -> None:
+    response = logged_in.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn" not in html.lower()
+
+
+def test_the_schema_needs_a_login(client: Any) -> None:
+    assert client.get("/api/schema/").status_code in (401, 403)
