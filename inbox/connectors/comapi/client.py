@@ -19,15 +19,12 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
-import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from functools import cache
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Self
 from urllib.parse import quote, unquote
@@ -36,6 +33,7 @@ import httpx
 import jwt
 
 from ..contract import PayloadError
+from ..http import retry_after, tls_context
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -169,7 +167,7 @@ class ComapiClient(BaseClient):
                 headers={"Accept": JSON},
                 timeout=timeout or httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
                 transport=transport,
-                verify=_tls_context(),
+                verify=tls_context(),
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise PlatformError(f"the Comapi base_url is invalid: {exc}", permanent=True) from None
@@ -608,7 +606,7 @@ class ComapiClient(BaseClient):
             permanent=status < 500 and status not in (408, 429),
             code=self._scrub(code)[:200],
             status=status,
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            retry_after=retry_after(response.headers.get("retry-after")),
         )
 
     def _unreachable(self, exc: httpx.HTTPError) -> NoReturn:
@@ -634,12 +632,6 @@ if TYPE_CHECKING:
 
 
 # --- plain helpers ---------------------------------------------------------------------------
-
-
-@cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: loading the CA bundle takes tens of ms."""
-    return httpx.create_ssl_context()
 
 
 def iso(moment: datetime) -> str:
@@ -781,20 +773,3 @@ def _too_large(size: int, max_bytes: int) -> PlatformError:
         permanent=True,
         code="file_too_large",
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -14,11 +14,8 @@ Connector would emit for it, a poll as the batch body ``{"messages", "relationsh
 from __future__ import annotations
 
 import re
-import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from functools import cache
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Self
 from urllib.parse import unquote
@@ -26,6 +23,7 @@ from urllib.parse import unquote
 import httpx
 
 from ..contract import PayloadError
+from ..http import retry_after, tls_context
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -166,7 +164,7 @@ class EnmeshedClient(BaseClient):
                 headers={header: api_key},
                 timeout=timeout or httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
                 transport=transport,
-                verify=_tls_context(),
+                verify=tls_context(),
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise PlatformError(
@@ -583,7 +581,7 @@ class EnmeshedClient(BaseClient):
             permanent=status < 500 and status not in (408, 429),
             code=self._scrub(code),
             status=status,
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            retry_after=retry_after(response.headers.get("retry-after")),
         )
 
     def _unreachable(self, exc: httpx.HTTPError) -> NoReturn:
@@ -606,12 +604,6 @@ if TYPE_CHECKING:
 
 
 # --- plain helpers ---------------------------------------------------------------------------
-
-
-@cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: loading the CA bundle takes tens of ms."""
-    return httpx.create_ssl_context()
 
 
 def _parse_iso_or_none(value: Any) -> datetime | None:
@@ -734,20 +726,3 @@ def _too_large(file_id: str, size: int, max_bytes: int) -> PlatformError:
         permanent=True,
         code="file_too_large",
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

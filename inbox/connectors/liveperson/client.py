@@ -30,21 +30,19 @@ import io
 import json
 import posixpath
 import re
-import ssl
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from functools import cache
+from datetime import datetime
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, Self
 
 import httpx
 import jwt
 
+from ..http import retry_after, tls_context
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -167,7 +165,7 @@ class LivePersonClient(BaseClient):
         self._http = httpx.Client(
             timeout=timeout or httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
             transport=transport,
-            verify=_tls_context(),
+            verify=tls_context(),
             follow_redirects=False,
         )
 
@@ -613,7 +611,7 @@ class LivePersonClient(BaseClient):
             permanent=status < 500 and status not in (408, 429),
             code=self._scrub(code),
             status=status,
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            retry_after=retry_after(response.headers.get("retry-after")),
         )
 
     def _unreachable(self, service: str, exc: httpx.HTTPError) -> PlatformError:
@@ -703,12 +701,6 @@ if TYPE_CHECKING:
 
 
 # --- plain helpers -----------------------------------------------------------------------------
-
-
-@cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: loading the CA bundle takes tens of ms."""
-    return httpx.create_ssl_context()
 
 
 def _forget_app_token(key: tuple[str, str, str], token: str) -> None:
@@ -928,20 +920,3 @@ def _too_large(name: str, size: int, limit: int) -> PlatformError:
         permanent=True,
         code="file_too_large",
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -17,14 +17,11 @@ stores (the answer is no batch :func:`inbox.connectors.scalar.split` would accep
 from __future__ import annotations
 
 import hashlib
-import ssl
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from functools import cache
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Self
 from urllib.parse import urlsplit
@@ -32,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..contract import PayloadError
+from ..http import retry_after, tls_context
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -162,7 +160,7 @@ class ScalarClient(BaseClient):
         self._http = httpx.Client(
             timeout=timeout or httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
             transport=transport,
-            verify=_tls_context(),
+            verify=tls_context(),
             # A redirect would carry the Bearer token elsewhere: it is an error, not followed.
             follow_redirects=False,
         )
@@ -444,7 +442,7 @@ class ScalarClient(BaseClient):
             permanent=status < 500 and status not in (408, 429),
             code=code,
             status=status,
-            retry_after=_retry_after(response.headers.get("retry-after")),
+            retry_after=retry_after(response.headers.get("retry-after")),
         )
 
     def _problem(self, response: httpx.Response) -> tuple[str, str]:
@@ -503,12 +501,6 @@ if TYPE_CHECKING:
 
 
 # --- plain helpers -----------------------------------------------------------------------------
-
-
-@cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every client: loading the CA bundle takes tens of ms."""
-    return httpx.create_ssl_context()
 
 
 def _text(value: Any) -> str:
@@ -632,20 +624,3 @@ def _auth_params(header: str) -> list[tuple[str, str]]:
 
 def _with_detail(message: str, detail: str) -> str:
     return f"{message} ({detail})" if detail else message
-
-
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
