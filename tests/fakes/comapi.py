@@ -65,6 +65,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tests.fakes.server import abort, read_body
+
 API_SPACE_ID = "9b4e1d27-6c3a-4f85-b0d2-7a19e8c35f60"
 ACCOUNT_ID = 60417
 PROFILE_ID = "inbox.desk"
@@ -340,7 +342,7 @@ class FakeComapi:
             with self._lock:
                 connections = list(self._connections)
             for connection in connections:
-                _abort(connection)
+                abort(connection)
             if self._thread is not None:
                 self._thread.join(timeout=5)
         loop = self._ws_loop
@@ -575,7 +577,7 @@ class FakeComapi:
     # --- REST ------------------------------------------------------------------------------------
 
     def _serve(self, handler: _Handler) -> None:
-        body = _read_body(handler)
+        body = read_body(handler)
         target = urlsplit(handler.path)
         record = Recorded(
             method=handler.command,
@@ -1096,27 +1098,6 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def _abort(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        connection.shutdown(socket.SHUT_RDWR)
-
-
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    """The request body, by Content-Length or chunked (httpx streams unknown lengths so)."""
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        pieces = []
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(pieces)
-            pieces.append(handler.rfile.read(size))
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
 
 
 def _parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str, str, bytes]]:

@@ -44,9 +44,10 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from tests.fakes.server import Handler, Server, abort, read_body
 
 V1 = "v1"
 CORE_V1 = "core-v1"
@@ -343,7 +344,7 @@ class FakeConnector:
         self._delays: list[float] = []
         self._lock = threading.RLock()
         self._routes = self._build_routes()
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self.port = 0
@@ -377,7 +378,7 @@ class FakeConnector:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            _abort(connection)
+            abort(connection)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -385,7 +386,7 @@ class FakeConnector:
         """Listen again (on the same port after :meth:`down`)."""
         if self._server is not None:
             return
-        self._server = _Server(("127.0.0.1", self.port), self)
+        self._server = Server(("127.0.0.1", self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
@@ -637,9 +638,9 @@ class FakeConnector:
 
     # --- plumbing: one request -----------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: Handler) -> None:
         try:
-            body = _read_body(handler)
+            body = read_body(handler)
         except ValueError:
             handler.close_connection = True
             handler.send_error(400)
@@ -661,7 +662,7 @@ class FakeConnector:
         if drop:
             record.injected = True
             handler.close_connection = True
-            _abort(handler.connection)
+            abort(handler.connection)
             return
         if delay:
             time.sleep(delay)
@@ -753,7 +754,7 @@ class FakeConnector:
                 return True
         return False
 
-    def _write(self, handler: _Handler, reply: _Reply) -> None:
+    def _write(self, handler: Handler, reply: _Reply) -> None:
         content = self.files[reply.download][1] if reply.download else reply.body
         try:
             handler.send_response(reply.status)
@@ -1412,63 +1413,6 @@ class FakeConnector:
 
 
 # --- HTTP plumbing -----------------------------------------------------------------------------
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: FakeConnector) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as httpx pools connections
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes: without this, Nagle's algorithm and the
-        # client's delayed ACK add 40 ms to every answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.fake._opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._closed(self.connection)
-
-    def do_GET(self) -> None:
-        self.server.fake._serve(self)
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-def _abort(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        connection.shutdown(socket.SHUT_RDWR)
-
-
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    """The request body, by Content-Length or chunked (httpx streams unknown lengths so)."""
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        pieces = []
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(pieces)
-            pieces.append(handler.rfile.read(size))
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
 
 
 def _parse_multipart(

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
@@ -50,11 +49,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+
+from tests.fakes.server import Handler, Server, abort, read_body
 
 ACCOUNT_ID = "73820514"
 CLIENT_ID = "5d0e9b3a-41c7-4f26-9a8e-2b6c71d40f95"
@@ -226,7 +226,7 @@ class FakeLivePerson:
         self._delays: list[float] = []
         self._drops = 0
         self._lock = threading.RLock()
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self.port = 0
@@ -275,7 +275,7 @@ class FakeLivePerson:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            _abort(connection)
+            abort(connection)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -283,7 +283,7 @@ class FakeLivePerson:
         """Listen again (on the same port after :meth:`down`)."""
         if self._server is not None:
             return
-        self._server = _Server(("127.0.0.1", self.port), self)
+        self._server = Server(("127.0.0.1", self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
@@ -461,9 +461,9 @@ class FakeLivePerson:
 
     # --- plumbing: one request -----------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: Handler) -> None:
         try:
-            body = _read_body(handler)
+            body = read_body(handler)
         except ValueError:
             handler.close_connection = True
             handler.send_error(400)
@@ -485,7 +485,7 @@ class FakeLivePerson:
         if drop:
             record.injected = True
             handler.close_connection = True
-            _abort(handler.connection)
+            abort(handler.connection)
             return
         if delay:
             time.sleep(delay)
@@ -541,7 +541,7 @@ class FakeLivePerson:
             return handler(record)
         raise _Refused(404, "Not Found", f"no route {record.path}", 40400)
 
-    def _write(self, handler: _Handler, reply: _Reply) -> None:
+    def _write(self, handler: Handler, reply: _Reply) -> None:
         try:
             handler.send_response(reply.status)
             handler.send_header("Content-Type", reply.content_type)
@@ -1009,60 +1009,3 @@ def _with_request_id(reply: _Reply, record: Recorded) -> _Reply:
 
 
 # --- HTTP plumbing -----------------------------------------------------------------------------
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: FakeLivePerson) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as httpx pools connections
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes: without this, Nagle's algorithm and the
-        # client's delayed ACK add 40 ms to every answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.fake._opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._closed(self.connection)
-
-    def do_GET(self) -> None:
-        self.server.fake._serve(self)
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-def _abort(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        connection.shutdown(socket.SHUT_RDWR)
-
-
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    """The request body, by Content-Length or chunked."""
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        pieces = []
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(pieces)
-            pieces.append(handler.rfile.read(size))
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""

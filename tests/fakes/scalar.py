@@ -36,7 +36,6 @@ lists the requests the fake refused on its own, :meth:`requests_to` those of one
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import re
@@ -49,9 +48,10 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes.server import Handler, Server, abort, read_body
 
 CLIENT_ID = "switchboard-integrator-7f3c"
 CLIENT_SECRET = "scalar-client-secret-Q8v2n5Lk0pWz"
@@ -293,7 +293,7 @@ class FakeScalar:
         self._drops = 0
         self._delays: list[tuple[float, str]] = []
         self._lock = threading.RLock()
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self.port = 0
@@ -352,7 +352,7 @@ class FakeScalar:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            _abort(connection)
+            abort(connection)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -360,7 +360,7 @@ class FakeScalar:
         """Listen again (on the same port after :meth:`down`)."""
         if self._server is not None:
             return
-        self._server = _Server(("127.0.0.1", self.port), self)
+        self._server = Server(("127.0.0.1", self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
@@ -518,9 +518,9 @@ class FakeScalar:
 
     # --- plumbing: one request -----------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: Handler) -> None:
         try:
-            body = _read_body(handler)
+            body = read_body(handler)
         except ValueError:
             handler.close_connection = True
             handler.send_error(400)
@@ -540,7 +540,7 @@ class FakeScalar:
         if drop:
             record.injected = True
             handler.close_connection = True
-            _abort(handler.connection)
+            abort(handler.connection)
             return
         if delay:
             time.sleep(delay[0])
@@ -585,7 +585,7 @@ class FakeScalar:
             raise ScalarError(405, headers={"Allow": "POST"})
         return handler(record)
 
-    def _write(self, handler: _Handler, reply: _Reply) -> None:
+    def _write(self, handler: Handler, reply: _Reply) -> None:
         try:
             handler.send_response(reply.status)
             if reply.body or reply.status != 204:
@@ -798,46 +798,6 @@ class FakeScalar:
 # --- HTTP plumbing -----------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: FakeScalar) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as httpx pools connections
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Without it, Nagle's algorithm and a delayed ACK add 40 ms to every answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.fake._opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._closed(self.connection)
-
-    def do_POST(self) -> None:
-        self.server.fake._serve(self)
-
-    do_GET = do_PUT = do_DELETE = do_PATCH = do_POST
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-def _abort(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        connection.shutdown(socket.SHUT_RDWR)
-
-
 def _header_value(value: str | float) -> str:
     return value if isinstance(value, str) else f"{value:g}"
 
@@ -854,22 +814,6 @@ def _injected_reply(injected: _Injected) -> _Reply:
         reply = _json_reply(injected.status, body, PROBLEM if problem_like else JSON)
     reply.headers.update(injected.headers)
     return reply
-
-
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    """The request body, by Content-Length or chunked (httpx streams unknown lengths so)."""
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        pieces = []
-        while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(pieces)
-            pieces.append(handler.rfile.read(size))
-            handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
-    return handler.rfile.read(length) if length else b""
 
 
 def _parse_multipart(content_type: str, body: bytes) -> list[Part] | None:
