@@ -25,20 +25,17 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Self
+from typing import Any, BinaryIO, NoReturn
 from urllib.parse import quote, unquote
 
 import httpx
 import jwt
 
 from ..contract import PayloadError
-from ..http import retry_after, tls_context
+from ..http import HttpClient, retry_after, tls_context, unreachable
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    BaseClient,
-    Client,
     ClientConfig,
     Downloaded,
     OutgoingFile,
@@ -125,7 +122,7 @@ def session_token(
 # --- the client ---------------------------------------------------------------------------------
 
 
-class ComapiClient(BaseClient):
+class ComapiClient(HttpClient):
     """One channel's API space: implements :class:`inbox.connectors.outbound.Client`.
 
     Settings: ``base_url`` (default ``https://api.comapi.com``), ``api_space_id``,
@@ -174,20 +171,6 @@ class ComapiClient(BaseClient):
         self._host = _origin(self._http.base_url)
 
     # --- lifecycle -------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- sessions --------------------------------------------------------------------------------
 
@@ -610,12 +593,7 @@ class ComapiClient(BaseClient):
         )
 
     def _unreachable(self, exc: httpx.HTTPError) -> NoReturn:
-        if isinstance(exc, httpx.TimeoutException):
-            raise PlatformError("Comapi did not answer in time", permanent=False) from None
-        # A URL scheme httpx cannot speak, or a request it cannot form, fails the same again.
-        permanent = isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError)
-        detail = self._scrub(str(exc)) or type(exc).__name__
-        raise PlatformError(f"cannot reach Comapi: {detail}", permanent=permanent) from None
+        raise unreachable(exc, "Comapi", self._scrub) from None
 
     def _scrub(self, text: str) -> str:
         """Platform words are shown to people: the secret and the token never are."""
@@ -623,12 +601,6 @@ class ComapiClient(BaseClient):
             if secret:
                 text = text.replace(secret, "***")
         return text
-
-
-if TYPE_CHECKING:
-
-    def _implements_the_contract(client: ComapiClient) -> Client:
-        return client  # mypy checks the structural match with the Client protocol
 
 
 # --- plain helpers ---------------------------------------------------------------------------

@@ -16,19 +16,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Self
+from typing import Any, BinaryIO, NoReturn
 from urllib.parse import unquote
 
 import httpx
 
 from ..contract import PayloadError
-from ..http import retry_after, tls_context
+from ..http import HttpClient, retry_after, tls_context, unreachable
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    BaseClient,
-    Client,
     ClientConfig,
     Downloaded,
     OutgoingFile,
@@ -112,7 +109,7 @@ def content_disposition_filename(value: str) -> str:
     return token.group(1) if token else ""
 
 
-class EnmeshedClient(BaseClient):
+class EnmeshedClient(HttpClient):
     """One channel's Connector: implements :class:`inbox.connectors.outbound.Client`.
 
     Settings: ``base_url`` (required), ``api_version`` (``auto``, ``v1`` or ``core-v1``),
@@ -172,20 +169,6 @@ class EnmeshedClient(BaseClient):
             ) from None
 
     # --- lifecycle and learnt facts ------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def api_version(self) -> str:
         """``v1`` or ``core-v1``; detected with one call the first time when not pinned."""
@@ -585,22 +568,11 @@ class EnmeshedClient(BaseClient):
         )
 
     def _unreachable(self, exc: httpx.HTTPError) -> NoReturn:
-        if isinstance(exc, httpx.TimeoutException):
-            raise PlatformError("the Connector did not answer in time", permanent=False) from None
-        # A URL scheme httpx cannot speak, or a request it cannot form, fails the same again.
-        permanent = isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError)
-        detail = self._scrub(str(exc)) or type(exc).__name__
-        raise PlatformError(f"cannot reach the Connector: {detail}", permanent=permanent) from None
+        raise unreachable(exc, "the Connector", self._scrub) from None
 
     def _scrub(self, text: str) -> str:
         """Platform words are shown to people: the key never is, even if echoed."""
         return text.replace(self._secret, "***") if self._secret else text
-
-
-if TYPE_CHECKING:
-
-    def _implements_the_contract(client: EnmeshedClient) -> Client:
-        return client  # mypy checks the structural match with the Client protocol
 
 
 # --- plain helpers ---------------------------------------------------------------------------

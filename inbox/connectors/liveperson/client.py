@@ -36,18 +36,15 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, Self
+from typing import IO, Any, BinaryIO, NoReturn
 
 import httpx
 import jwt
 
-from ..http import retry_after, tls_context
+from ..http import HttpClient, retry_after, tls_context
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    BaseClient,
-    Client,
     ClientConfig,
     Downloaded,
     Opened,
@@ -120,7 +117,7 @@ class _ConversationClosed(PlatformError):
     """LivePerson refused a publish because the conversation is closed."""
 
 
-class LivePersonClient(BaseClient):
+class LivePersonClient(HttpClient):
     """One channel's LivePerson app: implements :class:`inbox.connectors.outbound.Client`.
 
     Settings: ``account_id``, ``client_id``, ``sentinel_url``, ``idp_url``, ``messaging_url``
@@ -170,20 +167,6 @@ class LivePersonClient(BaseClient):
         )
 
     # --- lifecycle and learnt facts ------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def state(self) -> dict[str, Any]:
         """``{"consumers": {lp_consumer_id: ext_consumer_id}}``: whom each webhook address
@@ -692,12 +675,6 @@ class LivePersonClient(BaseClient):
                 permanent=True,
                 code="not_configured",
             )
-
-
-if TYPE_CHECKING:
-
-    def _implements_the_contract(client: LivePersonClient) -> Client:
-        return client  # mypy checks the structural match with the Client protocol
 
 
 # --- plain helpers -----------------------------------------------------------------------------

@@ -22,19 +22,16 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Self
+from typing import Any, BinaryIO, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
 
 from ..contract import PayloadError
-from ..http import retry_after, tls_context
+from ..http import HttpClient, retry_after, tls_context, unreachable
 from ..outbound import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    BaseClient,
-    Client,
     ClientConfig,
     OutgoingFile,
     PlatformError,
@@ -105,7 +102,7 @@ def _lock_for(key: _TokenKey) -> threading.Lock:
 # --- the client --------------------------------------------------------------------------------
 
 
-class ScalarClient(BaseClient):
+class ScalarClient(HttpClient):
     """One SCALAR channel's messaging client: implements :class:`inbox.connectors.outbound.Client`.
 
     Settings: ``auth_url`` (the token endpoint, full URL), ``messaging_url`` (the messaging API
@@ -166,20 +163,6 @@ class ScalarClient(BaseClient):
         )
 
     # --- lifecycle -----------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ScalarClient(client_id={self._client_id!r}, send_url={self._send_url!r})"
@@ -479,12 +462,7 @@ class ScalarClient(BaseClient):
         return self._scrub(code)[:200], self._scrub(message)[:_MESSAGE_MAX]
 
     def _unreachable(self, exc: httpx.HTTPError, where: str) -> NoReturn:
-        if isinstance(exc, httpx.TimeoutException):
-            raise PlatformError(f"{where} did not answer in time", permanent=False) from None
-        # A URL scheme httpx cannot speak, or a request it cannot form, fails the same again.
-        permanent = isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError)
-        detail = self._scrub(str(exc)) or type(exc).__name__
-        raise PlatformError(f"cannot reach {where}: {detail}", permanent=permanent) from None
+        raise unreachable(exc, where, self._scrub) from None
 
     def _scrub(self, text: str) -> str:
         """Platform words are shown to people: the secret and tokens never are, even echoed."""
@@ -492,12 +470,6 @@ class ScalarClient(BaseClient):
             if secret:
                 text = text.replace(secret, "***")
         return text
-
-
-if TYPE_CHECKING:
-
-    def _implements_the_contract(client: ScalarClient) -> Client:
-        return client  # mypy checks the structural match with the Client protocol
 
 
 # --- plain helpers -----------------------------------------------------------------------------
