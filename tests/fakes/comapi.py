@@ -47,8 +47,6 @@ import hmac
 import json
 import re
 import secrets
-import socket
-import sys
 import threading
 import time
 import traceback
@@ -56,7 +54,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -65,7 +62,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from tests.fakes.server import abort, read_body
+from tests.fakes.server import FakeServer, Handler, read_body
 
 API_SPACE_ID = "9b4e1d27-6c3a-4f85-b0d2-7a19e8c35f60"
 ACCOUNT_ID = 60417
@@ -228,7 +225,7 @@ class _Route:
     authenticated: bool = True
 
 
-class FakeComapi:
+class FakeComapi(FakeServer):
     """The fake API space; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
     def __init__(
@@ -242,6 +239,7 @@ class FakeComapi:
         session_lifetime: float = 3600.0,
         max_content_size: int = MAX_CONTENT_SIZE,
     ) -> None:
+        super().__init__()
         self.api_space_id = api_space_id
         self.profile_id = profile_id
         self.secret = secret
@@ -267,12 +265,7 @@ class FakeComapi:
         self._failures: list[_Failure] = []
         self._delays: list[float] = []
         self._refusals: list[int] = []
-        self._lock = threading.RLock()
         self._routes = self._build_routes()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self.port = 0
 
         self._ws_loop: asyncio.AbstractEventLoop | None = None
         self._ws_thread: threading.Thread | None = None
@@ -281,10 +274,6 @@ class FakeComapi:
         self.ws_port = 0
 
     # --- lifecycle -------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
@@ -303,28 +292,9 @@ class FakeComapi:
             **overrides,
         }
 
-    def start(self) -> FakeComapi:
-        self.up()
-        return self
-
-    def stop(self) -> None:
-        self.down()
-
-    def __enter__(self) -> FakeComapi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def up(self) -> None:
-        """Listen (again, on the same ports after :meth:`down`)."""
-        if self._server is None:
-            self._server = _Server(("127.0.0.1", self.port), self)
-            self.port = self._server.server_address[1]
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-            )
-            self._thread.start()
+        """Listen (again, on the same ports after :meth:`down`): REST and the socket."""
+        super().up()
         if self._ws_loop is None:
             loop = asyncio.new_event_loop()
             self._ws_thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -335,16 +305,7 @@ class FakeComapi:
 
     def down(self) -> None:
         """Stop listening and cut every open connection, REST and socket alike."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            with self._lock:
-                connections = list(self._connections)
-            for connection in connections:
-                abort(connection)
-            if self._thread is not None:
-                self._thread.join(timeout=5)
+        super().down()
         loop = self._ws_loop
         if loop is not None:
             ws_server = self._ws_server
@@ -947,14 +908,6 @@ class FakeComapi:
             if reply.status != 204:
                 handler.wfile.write(reply.body)
 
-    def _opened(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(connection)
-
-    def _closed(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(connection)
-
     # --- the websocket ---------------------------------------------------------------------------
 
     def _in_loop(self, coroutine: Any) -> Any:
@@ -1020,38 +973,8 @@ class FakeComapi:
                 self._sockets.discard(connection)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: FakeComapi) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hung up mid-request (timeouts, down()) is no bug of the fake.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as httpx pools connections
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes: without this, Nagle's algorithm and the
-        # client's delayed ACK add 40 ms to every answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.fake._opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._closed(self.connection)
+class _Handler(Handler):
+    """Records the fake's own crashes, so a test can fail on them."""
 
     def do_GET(self) -> None:
         try:
@@ -1062,8 +985,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+
+FakeComapi.handler_class = _Handler
 
 
 def _check_part(part: Any, where: str) -> None:

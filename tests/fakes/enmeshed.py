@@ -34,10 +34,8 @@ import hmac
 import json
 import re
 import secrets
-import socket
 import string
 import struct
-import threading
 import time
 import traceback
 import zlib
@@ -47,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from tests.fakes.server import Handler, Server, abort, read_body
+from tests.fakes.server import FakeServer, Handler, abort, read_body
 
 V1 = "v1"
 CORE_V1 = "core-v1"
@@ -295,7 +293,7 @@ class _Route:
     authenticated: bool = True
 
 
-class FakeConnector:
+class FakeConnector(FakeServer):
     """The fake Connector; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
     def __init__(
@@ -309,6 +307,7 @@ class FakeConnector:
         strict_accept: bool = True,
         monitoring: bool = True,
     ) -> None:
+        super().__init__()
         if generation not in PREFIXES:
             raise ValueError(f"generation must be {V1!r} or {CORE_V1!r}")
         self.generation = generation
@@ -342,56 +341,9 @@ class FakeConnector:
         self._failures: list[_Failure] = []
         self._drops = 0
         self._delays: list[float] = []
-        self._lock = threading.RLock()
         self._routes = self._build_routes()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self.port = 0
 
     # --- server lifecycle ----------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeConnector:
-        self.up()
-        return self
-
-    def stop(self) -> None:
-        self.down()
-
-    def __enter__(self) -> FakeConnector:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def down(self) -> None:
-        """Stop listening and cut open connections: clients get refused connections."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            abort(connection)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def up(self) -> None:
-        """Listen again (on the same port after :meth:`down`)."""
-        if self._server is not None:
-            return
-        self._server = Server(("127.0.0.1", self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
 
     # --- test hooks: failures ------------------------------------------------------------------
 
@@ -775,14 +727,6 @@ class FakeConnector:
                 handler.wfile.write(content)
         except OSError:  # the client went away (a stopped download)
             handler.close_connection = True
-
-    def _opened(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(connection)
-
-    def _closed(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(connection)
 
     # --- routes --------------------------------------------------------------------------------
 

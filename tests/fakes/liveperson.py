@@ -41,8 +41,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
-import threading
 import time
 import traceback
 import uuid
@@ -54,7 +52,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
-from tests.fakes.server import Handler, Server, abort, read_body
+from tests.fakes.server import FakeServer, Handler, abort, read_body
 
 ACCOUNT_ID = "73820514"
 CLIENT_ID = "5d0e9b3a-41c7-4f26-9a8e-2b6c71d40f95"
@@ -190,7 +188,7 @@ def _json_reply(status: int, payload: Any) -> _Reply:
     return _Reply(status, json.dumps(payload, ensure_ascii=False).encode())
 
 
-class FakeLivePerson:
+class FakeLivePerson(FakeServer):
     """The fake; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
     def __init__(
@@ -203,6 +201,7 @@ class FakeLivePerson:
         send_expires_in: bool = False,
         names_open_conversation: bool = False,
     ) -> None:
+        super().__init__()
         self.account_id = account_id
         self.client_id = client_id
         self.client_secret = client_secret
@@ -225,17 +224,8 @@ class FakeLivePerson:
         self._failures: list[tuple[str, _Reply]] = []
         self._delays: list[float] = []
         self._drops = 0
-        self._lock = threading.RLock()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self.port = 0
 
     # --- server lifecycle ----------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def settings(self, **overrides: str) -> dict[str, str]:
         """Channel settings pointing every service at this fake."""
@@ -251,44 +241,6 @@ class FakeLivePerson:
 
     def credentials(self) -> dict[str, str]:
         return {"client_secret": self.client_secret}
-
-    def start(self) -> FakeLivePerson:
-        self.up()
-        return self
-
-    def stop(self) -> None:
-        self.down()
-
-    def __enter__(self) -> FakeLivePerson:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def down(self) -> None:
-        """Stop listening and cut open connections: clients get refused connections."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            abort(connection)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def up(self) -> None:
-        """Listen again (on the same port after :meth:`down`)."""
-        if self._server is not None:
-            return
-        self._server = Server(("127.0.0.1", self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
 
     # --- test hooks ----------------------------------------------------------------------------
 
@@ -553,14 +505,6 @@ class FakeLivePerson:
                 handler.wfile.write(reply.body[start : start + 64 * 1024])
         except OSError:  # the client went away (a stopped download)
             handler.close_connection = True
-
-    def _opened(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(connection)
-
-    def _closed(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(connection)
 
     # --- Sentinel and IDP ----------------------------------------------------------------------
 

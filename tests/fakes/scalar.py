@@ -40,8 +40,6 @@ import hmac
 import json
 import re
 import secrets
-import socket
-import threading
 import time
 import traceback
 import uuid
@@ -51,7 +49,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakes.server import Handler, Server, abort, read_body
+from tests.fakes.server import FakeServer, Handler, abort, read_body
 
 CLIENT_ID = "switchboard-integrator-7f3c"
 CLIENT_SECRET = "scalar-client-secret-Q8v2n5Lk0pWz"
@@ -248,7 +246,7 @@ def _json_reply(status: int, payload: Any, content_type: str = JSON) -> _Reply:
     return _Reply(status, json.dumps(payload, ensure_ascii=False).encode(), content_type)
 
 
-class FakeScalar:
+class FakeScalar(FakeServer):
     """The fake SCALAR; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
     def __init__(
@@ -266,6 +264,7 @@ class FakeScalar:
         sniff: bool = True,
         max_file_size: int = MAX_FILE_SIZE,
     ) -> None:
+        super().__init__()
         if answer not in ("messageId", "id", "nested"):
             raise ValueError("answer must be 'messageId', 'id' or 'nested'")
         self.client_id = client_id
@@ -292,17 +291,8 @@ class FakeScalar:
         self._injected: list[_Injected] = []
         self._drops = 0
         self._delays: list[tuple[float, str]] = []
-        self._lock = threading.RLock()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self.port = 0
 
     # --- where it listens, and a channel pointing at it ----------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def auth_url(self) -> str:
@@ -328,44 +318,6 @@ class FakeScalar:
         return {"client_secret": self.client_secret}
 
     # --- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> FakeScalar:
-        self.up()
-        return self
-
-    def stop(self) -> None:
-        self.down()
-
-    def __enter__(self) -> FakeScalar:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def down(self) -> None:
-        """Stop listening and cut open connections: clients get refused connections."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            abort(connection)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def up(self) -> None:
-        """Listen again (on the same port after :meth:`down`)."""
-        if self._server is not None:
-            return
-        self._server = Server(("127.0.0.1", self.port), self)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
 
     # --- test hooks ----------------------------------------------------------------------------
 
@@ -600,14 +552,6 @@ class FakeScalar:
                 handler.wfile.write(reply.body)
         except OSError:  # the client went away (a timeout)
             handler.close_connection = True
-
-    def _opened(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(connection)
-
-    def _closed(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(connection)
 
     # --- the token endpoint --------------------------------------------------------------------
 

@@ -1,13 +1,15 @@
-"""The HTTP plumbing every fake platform shares: a threaded server on 127.0.0.1 that hands each
-request to its fake's ``_serve(handler)`` and tells it about connections opened and closed (so
-``down()`` can cut them)."""
+"""What every fake platform shares: its life as a threaded HTTP server on 127.0.0.1
+(:class:`FakeServer`: up and down on one port, open connections tracked so ``down()`` can cut
+them), handing each request to the fake's ``_serve(handler)``."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class Server(ThreadingHTTPServer):
@@ -15,9 +17,17 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], fake: Any) -> None:
+    def __init__(
+        self, address: tuple[str, int], fake: Any, handler: type[BaseHTTPRequestHandler]
+    ) -> None:
         self.fake = fake
-        super().__init__(address, Handler)
+        super().__init__(address, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up mid-request (a timeout, down()) is no bug of the fake.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -66,3 +76,68 @@ def read_body(handler: BaseHTTPRequestHandler) -> bytes:
             handler.rfile.readline()
     length = int(handler.headers.get("Content-Length") or 0)
     return handler.rfile.read(length) if length else b""
+
+
+class FakeServer:
+    """The server side of a fake: use it as a context manager or call :meth:`start` /
+    :meth:`stop`; :meth:`down` and :meth:`up` take it away and bring it back on the same port.
+    Subclasses implement ``_serve(handler)``; ``handler_class`` may refine the handler."""
+
+    handler_class: type[BaseHTTPRequestHandler] = Handler
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self.up()
+        return self
+
+    def stop(self) -> None:
+        self.down()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def up(self) -> None:
+        """Listen (again, on the same port after :meth:`down`)."""
+        if self._server is not None:
+            return
+        self._server = Server(("127.0.0.1", self.port), self, self.handler_class)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+
+    def down(self) -> None:
+        """Stop listening and cut open connections: clients get refused connections."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            abort(connection)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _opened(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def _closed(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
