@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from inbox.choices import ConversationStatus
@@ -60,15 +61,12 @@ def start_conversation(
 def pending(conversation: Conversation) -> set[str]:
     """The kinds of lifecycle commands waiting for ``conversation`` (``close``, ``open``)."""
     waiting = OutboundCommand.objects.filter(
+        Q(arguments__conversation=conversation.pk) | Q(arguments__like=conversation.pk),
         channel_id=conversation.channel_id,
         kind__in=[Kind.CLOSE, Kind.OPEN],
         state=OutboundCommand.State.QUEUED,
     )
-    return {
-        kind
-        for kind, arguments in waiting.values_list("kind", "arguments")
-        if conversation.pk in (arguments.get("conversation"), arguments.get("like"))
-    }
+    return set(waiting.values_list("kind", flat=True))
 
 
 def _ask(channel: Channel, kind: str, arguments: dict[str, Any], user: Any) -> OutboundCommand:
@@ -76,7 +74,8 @@ def _ask(channel: Channel, kind: str, arguments: dict[str, Any], user: Any) -> O
         waiting = (
             OutboundCommand.objects.select_for_update()
             .filter(channel=channel, kind=kind, state=OutboundCommand.State.QUEUED)
-            .filter(arguments__contains=arguments)
+            # Key by key (a JSON containment lookup is not there on SQLite).
+            .filter(**{f"arguments__{key}": value for key, value in arguments.items()})
             .first()
         )
         if waiting is not None:

@@ -200,9 +200,16 @@ def conversation(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def _conversation_page(
-    request: HtmxHttpRequest, found: Conversation, form: ReplyForm | None = None, status: int = 200
+    request: HtmxHttpRequest,
+    found: Conversation,
+    form: ReplyForm | None = None,
+    status: int = 200,
+    refused: str = "",
 ) -> HttpResponse:
+    """The conversation (the pane alone for htmx); ``refused`` says why an action was not
+    taken."""
     context = _pane_context(request, found, form)
+    context["refused"] = refused
     if _swaps(request, "pane"):
         return render(request, "inbox/_conversation.html", context, status=status)
     channels = _channels(request.user)
@@ -345,7 +352,7 @@ def close(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         lifecycle.close_conversation(conversation=found, user=request.user)
     except lifecycle.CannotAct as exc:
-        return _refused(request, found, str(exc))
+        return _conversation_page(request, found, status=409, refused=str(exc))
     return redirect("inbox:conversation", pk=found.pk)
 
 
@@ -358,17 +365,8 @@ def start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         lifecycle.start_conversation(channel=found.channel, user=request.user, like=found)
     except lifecycle.CannotAct as exc:
-        return _refused(request, found, str(exc))
+        return _conversation_page(request, found, status=409, refused=str(exc))
     return redirect("inbox:conversation", pk=found.pk)
-
-
-def _refused(request: HtmxHttpRequest, found: Conversation, reason: str) -> HttpResponse:
-    context = _pane_context(request, found)
-    context["refused"] = reason
-    if _swaps(request, "pane"):
-        return render(request, "inbox/_conversation.html", context, status=409)
-    context.update(_list_context(request, _channels(request.user)))
-    return render(request, "inbox/index.html", context, status=409)
 
 
 @login_required
