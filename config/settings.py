@@ -158,8 +158,12 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "inbox.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "inbox.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["inbox.api.throttling.WriteThrottle"],
 }
+# Writes (POST, PATCH, PUT, DELETE) per user and period (second, minute, hour, day); empty: none.
+API_WRITE_RATE = env.str("API_WRITE_RATE", default="600/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchboard API",
     "DESCRIPTION": "The unified inbox: conversations, messages, replies and relationships.",

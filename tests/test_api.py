@@ -145,7 +145,7 @@ def test_invalid_filter_value_is_400_naming_the_field(api, owner, channels):
     api.force_authenticate(owner)
     response = api.get("/api/v1/conversations/?platform=telegram")
     assert response.status_code == 400
-    assert "platform" in response.json()
+    assert "platform" in response.json()["fields"]
 
 
 def test_messages_come_oldest_first_with_every_field(api, owner, channels):
@@ -475,4 +475,4 @@ def test_bad_pagination_parameters_are_400_naming_them(api, owner, channels, que
     api.force_authenticate(owner)
     response = api.get(f"/api/v1/conversations/?{query}")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["fields"]

@@ -21,7 +21,10 @@ def test_the_schema_describes_the_actions_with_their_answers(logged_in: Any) -> 
     assert schema["openapi"].startswith("3.")
     paths = schema["paths"]
     close = paths["/api/v1/conversations/{id}/close/"]["post"]
-    assert set(close["responses"]) == {"202", "409"}
+    # Its own answers and, in the one error shape, those of every write on one object.
+    assert set(close["responses"]) == {"202", "400", "401", "403", "404", "409", "429"}
+    error = {"$ref": "#/components/schemas/Error"}
+    assert close["responses"]["409"]["content"]["application/json"]["schema"] == error
     assert "/api/v1/conversations/{id}/typing/" in paths
     assert "/api/v1/attachments/{id}/download/" in paths
     assert "ConversationStatusEnum" in schema["components"]["schemas"]

@@ -262,7 +262,7 @@ def test_the_endpoint_answers_409_until_downloaded_and_with_the_reason_after_fai
 
     response = client.get(url(small))
     assert response.status_code == 409
-    assert response.json() == {"detail": "the file is not downloaded yet"}
+    assert response.json()["detail"] == "the file is not downloaded yet"
 
     download_due_attachments()
     assert client.get(url(small)).status_code == 200
@@ -295,7 +295,11 @@ def test_a_stored_file_that_disappeared_is_not_found(connector, connected, recei
     client.force_login(member)
     response = client.get(url(row))
     assert response.status_code == 404
-    assert response.json() == {"detail": "the stored file is missing"}
+    assert response.json() == {
+        "code": "not_found",
+        "detail": "the stored file is missing",
+        "fields": {},
+    }
 
 
 # --- names -------------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ def test_invalid_requests_are_400_naming_the_field_and_ask_nothing(
     data = {"channel": connected.pk, "title": "T", "expires_at": in_days(1).isoformat()}
     response = member_api.post(LIST, {**data, **change}, format="json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["fields"]
     assert not RelationshipTemplate.objects.exists()
     assert connector.requests == []
 
@@ -159,7 +159,7 @@ def test_another_channel_or_platform_is_refused_like_one_that_does_not_exist(
             format="json",
         )
         assert response.status_code == 400
-        assert words in response.json()["channel"][0]
+        assert words in response.json()["fields"]["channel"][0]
     assert connector.requests == []
     assert APIClient().post(LIST, {}, format="json").status_code in (401, 403)
 

@@ -234,15 +234,15 @@ def test_bad_replies_answer_400_naming_the_field(
     conversation.channel.settings = {**conversation.channel.settings, "max_file_size": 10}
     conversation.channel.save()
     empty = reply(member_api, conversation, text="")
-    assert empty.json() == {"text": ["A reply needs a text or a file."]}
+    assert empty.json()["fields"] == {"text": ["A reply needs a text or a file."]}
     too_big = reply(
         member_api, conversation, text="x", files=[SimpleUploadedFile("a.bin", b"0" * 11)]
     )
     assert too_big.status_code == 400
-    assert "files" in too_big.json()
+    assert "files" in too_big.json()["fields"]
     long_subject = reply(member_api, conversation, text="x", subject="s" * 301)
     assert long_subject.status_code == 400
-    assert "subject" in long_subject.json()
+    assert "subject" in long_subject.json()["fields"]
     assert reply(member_api, conversation, "k" * 256, text="x").status_code == 400
     assert not Message.objects.filter(direction="out").exists()
     assert not Attachment.objects.filter(message__direction="out").exists()

@@ -9,13 +9,14 @@ from typing import Any
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inbox.models import Attachment, Message
+
+from .errors import Conflict
 
 # type/subtype (and parameters) as RFC 6838 allows: anything else is served as bytes.
 MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(\s*;[ -~]*)?")
@@ -43,16 +44,14 @@ class AttachmentDownloadView(APIView):
             pk=pk,
         )
         if attachment.state == Attachment.State.FAILED:
-            return _conflict(f"the file could not be downloaded: {attachment.error}")
+            raise Conflict(f"the file could not be downloaded: {attachment.error}")
         if attachment.state != Attachment.State.READY or not attachment.file:
             reason = f" (the last attempt: {attachment.error})" if attachment.error else ""
-            return _conflict(f"the file is not downloaded yet{reason}")
+            raise Conflict(f"the file is not downloaded yet{reason}")
         try:
             handle = attachment.file.open("rb")
         except OSError:
-            return Response(
-                {"detail": "the stored file is missing"}, status=status.HTTP_404_NOT_FOUND
-            )
+            raise NotFound("the stored file is missing") from None
         response = FileResponse(
             handle,
             as_attachment=True,
@@ -75,7 +74,3 @@ def download_name(attachment: Attachment) -> str:
 
 def media_type(value: str) -> str:
     return value if MEDIA_TYPE.fullmatch(value or "") else "application/octet-stream"
-
-
-def _conflict(detail: str) -> Response:
-    return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)

@@ -19,6 +19,7 @@ from inbox.models import Channel, Conversation, InboundEvent, Message, OutboundC
 from inbox.services import lifecycle, read_state, sending
 from inbox.services.typing import signal_typing
 
+from .errors import Conflict, invalid
 from .filters import ConversationFilter, InboundEventFilter
 from .pagination import Key, KeysetPagination
 from .permissions import IsStaff
@@ -156,7 +157,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             command = ask()
         except lifecycle.CannotAct as exc:
-            return Response({"detail": str(exc)}, status=409)
+            raise Conflict(str(exc)) from exc
         return Response(CommandSerializer(command).data, status=202)
 
     @action(detail=True, methods=["get", "post"])
@@ -181,7 +182,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
     def _reply(self, request: Request, conversation: Conversation) -> Response:
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 255:
-            return Response({"Idempotency-Key": ["At most 255 characters."]}, status=400)
+            raise invalid("Idempotency-Key", "At most 255 characters.")
         form = ReplySerializer(data=request.data)
         form.is_valid(raise_exception=True)
         files = [sending.ReplyFile.from_upload(upload) for upload in form.validated_data["files"]]
@@ -195,9 +196,9 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
                 idempotency_key=key,
             )
         except (sending.CannotSend, sending.IdempotencyConflict) as exc:
-            return Response({"detail": str(exc)}, status=409)
+            raise Conflict(str(exc)) from exc
         except sending.InvalidReply as exc:
-            return Response({exc.field: [str(exc)]}, status=400)
+            raise invalid(exc.field, str(exc)) from exc
         message = (
             Message.objects.select_related("sender")
             .prefetch_related("attachments", "recipients")
@@ -228,7 +229,7 @@ class MessageViewSet(viewsets.GenericViewSet):
         try:
             sending.retry_message(message, user=request.user)
         except sending.CannotSend as exc:
-            return Response({"detail": str(exc)}, status=409)
+            raise Conflict(str(exc)) from exc
         return Response(self.get_serializer(self.get_queryset().get(pk=message.pk)).data)
 
 

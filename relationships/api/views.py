@@ -9,10 +9,12 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from inbox.api.errors import BadGateway, BadRequest, Conflict, invalid
 from inbox.connectors.outbound import PlatformError
 from inbox.models import Channel
 from relationships import decisions, templates
@@ -65,7 +67,7 @@ class RelationshipViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             decisions.decide(relationship, decision, user=request.user)
         except decisions.DecisionNotAllowed as exc:
-            return Response({"detail": exc.reason}, status=409)
+            raise Conflict(exc.reason) from exc
         fresh = self.get_queryset().get(pk=relationship.pk)
         return Response(self.get_serializer(fresh).data, status=202)
 
@@ -81,14 +83,16 @@ class IgnoreAccept(BaseContentNegotiation):
         return (renderers[0], renderers[0].media_type)
 
 
-def connector_error(exc: PlatformError) -> Response:
-    """A Connector error as an answer: 502 when it may pass (retry later), 400 when the
+def connector_error(exc: PlatformError) -> APIException:
+    """A Connector error as one to raise: 502 when it may pass (retry later), 400 when the
     Connector found the request invalid, 409 when it refuses for good (a wrong API key, an
-    unsupported generation, a template it does not have)."""
-    body = {"detail": exc.message, "code": exc.code}
+    unsupported generation, a template it does not have). ``code`` is the Connector's."""
+    code = exc.code or None
     if not exc.permanent:
-        return Response(body, status=502)
-    return Response(body, status=400 if exc.status == 400 else 409)
+        return BadGateway(exc.message, code=code)
+    if exc.status == 400:
+        return BadRequest(exc.message, code=code)
+    return Conflict(exc.message, code=code)
 
 
 class RelationshipTemplateViewSet(
@@ -118,10 +122,10 @@ class RelationshipTemplateViewSet(
             )
         except templates.TemplateNotPossible as exc:
             if exc.field:
-                return Response({exc.field: [exc.reason]}, status=400)
-            return Response({"detail": exc.reason}, status=409)
+                raise invalid(exc.field, exc.reason) from exc
+            raise Conflict(exc.reason) from exc
         except PlatformError as exc:
-            return connector_error(exc)
+            raise connector_error(exc) from exc
         return Response(self.get_serializer(template).data, status=201)
 
     @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAccept)
@@ -131,9 +135,9 @@ class RelationshipTemplateViewSet(
         try:
             png = templates.template_qr(template)
         except templates.TemplateNotPossible as exc:
-            return Response({"detail": exc.reason}, status=409)
+            raise Conflict(exc.reason) from exc
         except PlatformError as exc:
-            return connector_error(exc)
+            raise connector_error(exc) from exc
         response = HttpResponse(png, content_type="image/png")
         # Made for this request (a 1.x Connector makes a new token each time).
         response["Cache-Control"] = "private, no-store"

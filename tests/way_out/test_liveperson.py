@@ -310,7 +310,7 @@ def test_the_api_starts_a_conversation_for_a_consumer(
     opened = Conversation.objects.get(channel=channel)
     assert opened.participants.get().address == fake.consumer_id("c-9")
 
-    assert api.post("/api/v1/conversations/", {"channel": channel.pk}).json() == {
+    assert api.post("/api/v1/conversations/", {"channel": channel.pk}).json()["fields"] == {
         "consumer": ["This field is required."]
     }
     other = services.create_channel(platform="liveperson", name="Elsewhere")
