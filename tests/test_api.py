@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -146,6 +148,62 @@ def test_invalid_filter_value_is_400_naming_the_field(api, owner, channels):
     response = api.get("/api/v1/conversations/?platform=telegram")
     assert response.status_code == 400
     assert "platform" in response.json()["fields"]
+
+
+def test_the_unread_filter_is_per_user(api, owner, agent, channels):
+    scalar, _ = channels
+    api.force_authenticate(owner)
+    group = Conversation.objects.get(channel=scalar, kind="group")
+    assert api.post(f"/api/v1/conversations/{group.pk}/read/").status_code == 200
+    unread = {r["id"] for r in api.get("/api/v1/conversations/?unread=true").json()["results"]}
+    read = {r["id"] for r in api.get("/api/v1/conversations/?unread=false").json()["results"]}
+    assert group.pk in read
+    assert group.pk not in unread
+    assert unread
+    assert unread | read == set(Conversation.objects.values_list("pk", flat=True))
+    # The agent has read nothing: the group is unread for them.
+    api.force_authenticate(agent)
+    assert group.pk in {
+        r["id"] for r in api.get("/api/v1/conversations/?unread=true").json()["results"]
+    }
+
+
+def test_the_participant_filter_lists_each_conversation_once(api, owner, channels):
+    api.force_authenticate(owner)
+    address = "6378b144-b6d2-405a-8785-946c8f3867b4"
+    results = api.get(f"/api/v1/conversations/?participant={address}").json()["results"]
+    # The driver writes in the group chat and in their own chat: both, each once.
+    assert sorted(r["kind"] for r in results) == ["direct", "group"]
+    assert all(r["channel"] == channels[0].pk for r in results)
+    assert api.get("/api/v1/conversations/?participant=nobody").json()["results"] == []
+
+
+def test_updated_after_lists_what_changed_since(api, owner, channels):
+    api.force_authenticate(owner)
+    changed = Conversation.objects.order_by("id").first()
+    later = timezone.now() + timedelta(hours=1)
+    Conversation.objects.filter(pk=changed.pk).update(updated_at=later + timedelta(seconds=1))
+    since = later.isoformat().replace("+00:00", "Z")
+    results = api.get("/api/v1/conversations/", {"updated_after": since}).json()["results"]
+    assert [r["id"] for r in results] == [changed.pk]
+    bad = api.get("/api/v1/conversations/?updated_after=yesterday")
+    assert bad.status_code == 400
+    assert list(bad.json()["fields"]) == ["updated_after"]
+
+
+def test_each_conversation_carries_a_summary_of_its_last_message(api, owner, channels):
+    scalar, _ = channels
+    api.force_authenticate(owner)
+    group = Conversation.objects.get(channel=scalar, kind="group")
+    newest = group.last_message
+    Message.objects.filter(pk=newest.pk).update(text="word " * 100)
+    body = api.get(f"/api/v1/conversations/{group.pk}/").json()
+    summary = body["last_message"]
+    assert set(summary) == {"id", "direction", "sender", "subject", "preview", "sent_at", "status"}
+    assert summary["id"] == newest.pk
+    assert summary["sender"]["address"] == newest.sender.address
+    assert len(summary["preview"]) == 200
+    assert summary["preview"].endswith("…")
 
 
 def test_messages_come_oldest_first_with_every_field(api, owner, channels):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TypedDict
+
 from rest_framework import serializers
 
 from inbox.models import (
@@ -13,15 +15,46 @@ from inbox.models import (
 )
 
 
+class SenderSummary(TypedDict):
+    address: str
+    name: str
+
+
 class ParticipantSerializer(serializers.ModelSerializer):
     class Meta:
         model = Participant
         fields = ("address", "name", "role", "is_present", "presence_at", "joined_at", "left_at")
 
 
+# How much of the newest message's text a conversation list shows.
+PREVIEW_LENGTH = 200
+
+
+class LastMessageSerializer(serializers.ModelSerializer):
+    """What a list of conversations shows of the newest message (read from the same query)."""
+
+    sender = serializers.SerializerMethodField()
+    preview = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ("id", "direction", "sender", "subject", "preview", "sent_at", "status")
+        read_only_fields = fields
+
+    def get_sender(self, message: Message) -> SenderSummary | None:
+        sender = message.sender
+        return {"address": sender.address, "name": sender.name} if sender else None
+
+    def get_preview(self, message: Message) -> str:
+        """The text's beginning, cut at PREVIEW_LENGTH characters with "…"."""
+        text = " ".join(message.text.split())
+        return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     platform = serializers.CharField(read_only=True, help_text="The channel's platform.")
     participants = ParticipantSerializer(many=True, read_only=True)
+    last_message = LastMessageSerializer(read_only=True, allow_null=True)
     unread_count = serializers.IntegerField(
         read_only=True, help_text="Messages that arrived after the requesting user's read position."
     )

@@ -72,6 +72,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
             # Only the platform of the channel: joining the whole row would decrypt its
             # credentials and webhook secrets for every conversation listed.
             .annotate(platform=F("channel__platform"))
+            .select_related("last_message__sender")
             .prefetch_related(Prefetch("participants", Participant.objects.order_by("id")))
         )
 
