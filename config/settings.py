@@ -173,11 +173,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Three different "status" choice sets: each its own named enum.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "inbox.api.webhook_schema.add_webhooks",
+    ],
+    # Choice sets sharing a field name ("status", "direction"): each its own named enum.
     "ENUM_NAME_OVERRIDES": {
         "MessageStatusEnum": "inbox.models.messages.MessageStatus",
         "RelationshipStatusEnum": "relationships.models.RelationshipStatus",
         "ConversationStatusEnum": [("open", "Open"), ("closed", "Closed"), ("deleted", "Deleted")],
+        "MessageDirectionEnum": [("in", "In"), ("out", "Out")],
+        "RelationshipDirectionEnum": "relationships.models.Relationship.Direction",
     },
 }
 

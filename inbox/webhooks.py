@@ -18,6 +18,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .api.errors import body as error_body
 from .connectors.contract import Headers, SignatureError
 from .connectors.registry import get_connector
 from .inbound import store_request
@@ -37,12 +38,13 @@ KEPT_HEADERS = (
 )
 
 
-def _answer(status: int, detail: str, **extra: object) -> JsonResponse:
-    return JsonResponse({"detail": detail, **extra}, status=status)
+def _refuse(status: int, code: str, detail: str) -> JsonResponse:
+    """A refusal, in the API's one error shape."""
+    return JsonResponse(error_body(code, detail), status=status)
 
 
 def _unavailable() -> JsonResponse:
-    return _answer(503, "temporarily unavailable, retry later")
+    return _refuse(503, "unavailable", "temporarily unavailable, retry later")
 
 
 @csrf_exempt
@@ -51,15 +53,15 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
     try:
         connector = get_connector(platform)
     except LookupError:
-        return _answer(404, "unknown platform")
+        return _refuse(404, "not_found", "unknown platform")
 
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit:
-        return _answer(413, f"body over {limit} bytes")
+        return _refuse(413, "too_large", f"body over {limit} bytes")
     body = request.read(limit + 1)  # also bounds chunked bodies that declare no length
     if len(body) > limit:
-        return _answer(413, f"body over {limit} bytes")
+        return _refuse(413, "too_large", f"body over {limit} bytes")
 
     try:
         channel = webhook_channel(platform=platform, key=str(key))
@@ -67,7 +69,7 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
         logger.exception("database unavailable while looking up a webhook channel")
         return _unavailable()
     if channel is None:
-        return _answer(404, "unknown channel")
+        return _refuse(404, "not_found", "unknown channel")
     if isinstance(channel.webhook_secrets, Unreadable) or (
         not channel.webhook_secrets and isinstance(channel.credentials, Unreadable)
     ):
@@ -85,7 +87,7 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
         )
     except SignatureError as exc:
         logger.info("webhook for channel %s refused: %s", channel.pk, exc)
-        return _answer(401, "missing or invalid signature")
+        return _refuse(401, "invalid_signature", "missing or invalid signature")
 
     try:
         stored = store_request(
@@ -98,5 +100,5 @@ def receive_webhook(request: HttpRequest, platform: str, key: uuid.UUID) -> Json
         logger.exception("database unavailable while storing a webhook")
         return _unavailable()
     if stored.error:
-        return _answer(400, f"body is not a valid {platform} document: {stored.error}")
-    return _answer(202, "accepted", events=stored.items)
+        return _refuse(400, "invalid", f"body is not a valid {platform} document: {stored.error}")
+    return JsonResponse({"detail": "accepted", "events": stored.items}, status=202)

@@ -40,3 +40,21 @@ def test_the_docs_page_loads_its_assets_from_the_app(logged_in: Any) -> None:
 
 def test_the_schema_needs_a_login(client: Any) -> None:
     assert client.get("/api/schema/").status_code in (401, 403)
+
+
+def test_the_webhook_endpoint_is_in_the_schema_with_its_answers(logged_in: Any) -> None:
+    schema = yaml.safe_load(logged_in.get("/api/schema/").content)
+    receive = schema["paths"]["/webhooks/{platform}/{key}/"]["post"]
+    assert receive["tags"] == ["webhooks"]
+    assert receive["security"] == []
+    assert set(receive["responses"]) == {"202", "400", "401", "404", "413", "503"}
+    assert {"name": "webhooks", "description": "What the platforms call."} in schema["tags"]
+
+
+@pytest.mark.django_db
+def test_a_webhook_refusal_has_the_api_error_shape(client: Any) -> None:
+    import uuid
+
+    response = client.post(f"/webhooks/scalar/{uuid.uuid4()}/", b"{}", "application/json")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "unknown channel", "fields": {}}
