@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint format bench bench-quick clean
+.PHONY: install run test api-check lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: install
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Schemathesis over every operation of /api/schema/ against the running app (gunicorn, demo data,
+# a database of its own): no server error, no answer outside the schema, no undocumented status.
+api-check: install
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" $(BIN)/python -m tests.api_conformance
 
 lint: install
 	$(BIN)/ruff check .

@@ -33,7 +33,8 @@ class AttachmentDownloadView(APIView):
     @extend_schema(
         operation_id="attachment_download",
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            # The file's own type (application/octet-stream when it has none we can trust).
+            (200, "*/*"): OpenApiTypes.BINARY,
             404: OpenApiResponse(description="Not found, or another channel's attachment."),
             409: OpenApiResponse(description="Not downloaded yet, or the download failed."),
         },

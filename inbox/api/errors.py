@@ -101,8 +101,8 @@ class ErrorSerializer(serializers.Serializer):
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> Any:
-    """Django's 404 for a URL no view answers: JSON under ``/api/``, the site's page elsewhere."""
-    if request.path.startswith("/api/"):
+    """Django's 404 for a URL no view answers: JSON for programs, the site's page for people."""
+    if request.path.startswith(("/api/", "/webhooks/")):  # where programs call
         return JsonResponse(body("not_found", "No such endpoint."), status=404)
     from django.views.defaults import page_not_found
 
@@ -110,7 +110,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> Any:
 
 
 def server_error(request: HttpRequest) -> Any:
-    if request.path.startswith("/api/"):
+    if request.path.startswith(("/api/", "/webhooks/")):
         return JsonResponse(body("server_error", "Something went wrong on our side."), status=500)
     from django.views.defaults import server_error as page
 

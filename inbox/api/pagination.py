@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import BooleanField, Expression, F, Model, Q, QuerySet, Value
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import LimitOffsetPagination, _positive_int
+from rest_framework.pagination import BasePagination, LimitOffsetPagination, _positive_int
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -62,6 +64,16 @@ class PagePagination(LimitOffsetPagination):
     """``limit``/``offset`` for the small lists, with ``limit`` capped at MAX_PAGE_SIZE."""
 
     max_limit = MAX_PAGE_SIZE
+
+
+class KeysetPages(BasePagination):
+    """The ``pagination_class`` of the keyset lists: they paginate with
+    :class:`KeysetPagination` themselves; this tells DRF's browsable API where the rows of a
+    page are (so that it shows the filter form), and the schema is declared by
+    :func:`keyset_list`."""
+
+    def get_results(self, data: dict[str, Any]) -> Any:
+        return data["results"]
 
 
 @dataclass(frozen=True)
@@ -182,3 +194,40 @@ class KeysetPagination:
         for other in ("after", "before", "start"):
             url = remove_query_param(url, other)
         return replace_query_param(url, name, self._encode(row))
+
+
+# --- the schema of keyset lists ----------------------------------------------------------------
+
+KEYSET_PARAMETERS = [
+    OpenApiParameter(
+        "page_size", int, description=f"Rows per page (default 50, at most {MAX_PAGE_SIZE})."
+    ),
+    OpenApiParameter("after", str, description="The cursor of a page's `next` link."),
+    OpenApiParameter("before", str, description="The cursor of a page's `previous` link."),
+    OpenApiParameter("start", str, enum=["end"], description="`end`: the last page."),
+]
+
+
+def keyset_page(item: type[serializers.BaseSerializer[Any]]) -> type[serializers.Serializer[Any]]:
+    """The schema of one keyset page of ``item`` rows (what :meth:`KeysetPagination.response`
+    answers), one component per row type."""
+    name = item.__name__.removesuffix("Serializer")
+    page = type(
+        f"{name}PageSerializer",
+        (serializers.Serializer,),
+        {
+            "next": serializers.URLField(allow_null=True, help_text="The page after; null: none."),
+            "previous": serializers.URLField(
+                allow_null=True, help_text="The page before; null: none."
+            ),
+            "results": item(many=True),
+            "__doc__": f"A page of {name} rows.",
+        },
+    )
+    return extend_schema_serializer(many=False, component_name=f"{name}Page")(page)
+
+
+def keyset_list(item: type[serializers.BaseSerializer[Any]], **more: Any) -> Any:
+    """``extend_schema`` for a view answering keyset pages of ``item``."""
+    parameters = [*KEYSET_PARAMETERS, *more.pop("parameters", [])]
+    return extend_schema(parameters=parameters, responses=keyset_page(item), **more)

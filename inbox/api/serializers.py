@@ -115,7 +115,7 @@ class SenderSerializer(serializers.ModelSerializer):
 
 
 class MessageSerializer(serializers.ModelSerializer):
-    sender = SenderSerializer(read_only=True)
+    sender = SenderSerializer(read_only=True, allow_null=True, help_text="Null: none named.")
     attachments = AttachmentSerializer(many=True, read_only=True)
     recipients = RecipientSerializer(many=True, read_only=True)
 

@@ -2,9 +2,13 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from .attachments import AttachmentDownloadView
-from .views import ConversationViewSet, InboundEventViewSet, MessageViewSet
+from .channels import ChannelViewSet
+from .inbound_events import InboundEventViewSet
+from .search import SearchView
+from .views import ConversationViewSet, MessageViewSet
 
 router = DefaultRouter()
+router.register("channels", ChannelViewSet, basename="channel")
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("inbound-events", InboundEventViewSet, basename="inbound-event")
 router.register("messages", MessageViewSet, basename="message")
@@ -17,3 +21,4 @@ urlpatterns.append(
         name="attachment-download",
     )
 )
+urlpatterns.append(path("search/", SearchView.as_view(), name="search"))

@@ -8,25 +8,23 @@ from typing import Any
 
 from django.db.models import F, Prefetch, QuerySet, Value
 from django.db.models.functions import Coalesce
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from inbox.models import Channel, Conversation, InboundEvent, Message, OutboundCommand, Participant
+from inbox.models import Channel, Conversation, Message, OutboundCommand, Participant
 from inbox.services import lifecycle, read_state, sending
 from inbox.services.typing import signal_typing
 
 from .errors import Conflict, invalid
-from .filters import ConversationFilter, InboundEventFilter
-from .pagination import Key, KeysetPagination
-from .permissions import IsStaff
+from .filters import ConversationFilter
+from .pagination import Key, KeysetPages, KeysetPagination, keyset_list
 from .serializers import (
     CommandSerializer,
     ConversationSerializer,
-    InboundEventSerializer,
     MessageSerializer,
     ReadPositionSerializer,
     ReplySerializer,
@@ -56,6 +54,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
+    pagination_class = KeysetPages
 
     def get_serializer_class(self) -> Any:
         # The browsable API's form for POST on the list is the one of creating.
@@ -76,12 +75,20 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
             .prefetch_related(Prefetch("participants", Participant.objects.order_by("id")))
         )
 
+    @keyset_list(ConversationSerializer)
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         paginator = KeysetPagination(CONVERSATION_ORDER)
         rows, links = paginator.paginate(self.filter_queryset(self.get_queryset()), request)
         return paginator.response(request, self.get_serializer(rows, many=True).data, links)
 
-    @extend_schema(request=StartSerializer, responses={202: CommandSerializer, **REFUSED})
+    @extend_schema(
+        request=StartSerializer,
+        responses={
+            202: CommandSerializer,
+            404: OpenApiResponse(description="No such channel, or not one of the user's."),
+            **REFUSED,
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Open a new conversation for a consumer on a channel that can (LivePerson): 202 with
         the command; the conversation appears once the platform has opened it."""
@@ -161,6 +168,27 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
             raise Conflict(str(exc)) from exc
         return Response(CommandSerializer(command).data, status=202)
 
+    @keyset_list(MessageSerializer, methods=["GET"], filters=False)
+    @extend_schema(
+        methods=["POST"],
+        request={
+            "application/json": ReplySerializer,
+            "multipart/form-data": ReplySerializer,
+        },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="The same key and request give the same message (at most 255).",
+            )
+        ],
+        responses={
+            201: MessageSerializer,
+            200: OpenApiResponse(MessageSerializer, "A repeat of the same key and request."),
+            409: OpenApiResponse(description="The conversation cannot take a reply now."),
+        },
+    )
     @action(detail=True, methods=["get", "post"])
     def messages(self, request: Request, pk: Any = None) -> Response:
         """GET: the conversation's messages in timeline order: from the oldest, or with
@@ -223,6 +251,10 @@ class MessageViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: Any = None) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
+    @extend_schema(
+        request=None,
+        responses={200: MessageSerializer, 409: OpenApiResponse(description="Not a failed one.")},
+    )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: Any = None) -> Response:
         """Send a failed outgoing message again (409 for any other message)."""
@@ -232,19 +264,3 @@ class MessageViewSet(viewsets.GenericViewSet):
         except sending.CannotSend as exc:
             raise Conflict(str(exc)) from exc
         return Response(self.get_serializer(self.get_queryset().get(pk=message.pk)).data)
-
-
-class InboundEventViewSet(viewsets.ReadOnlyModelViewSet):
-    """Staff only: the raw audit trail, newest first, keyset-paginated."""
-
-    serializer_class = InboundEventSerializer
-    permission_classes = (IsStaff,)
-    filterset_class = InboundEventFilter
-
-    def get_queryset(self) -> QuerySet[InboundEvent]:
-        return InboundEvent.objects.select_related("channel", "request").defer("request__body")
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        paginator = KeysetPagination((Key("id", descending=True),))
-        rows, links = paginator.paginate(self.filter_queryset(self.get_queryset()), request)
-        return paginator.response(request, self.get_serializer(rows, many=True).data, links)

@@ -1,14 +1,10 @@
 from __future__ import annotations
 
-import re
-from functools import reduce
-from operator import and_
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery
-from django.db import connections, models
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db import models
+from django.db.models import Exists, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -34,31 +30,15 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         )
 
     def matching(self, words: str) -> ConversationQuerySet:
-        """Conversations with at least one message whose text or subject matches ``words``.
-
-        On PostgreSQL a full-text search (config "simple", web search syntax: every word must
-        occur, ``"a phrase"``, ``or``, ``-word``; any input is valid, and input without a single
-        word matches nothing), answered by the GIN index on each message's stored words
-        (``SearchWords``). On SQLite (``make run``) every word must occur in the text or
-        subject, case-insensitively. Blank ``words`` filter nothing. The order and every other
-        filter stay as they are.
-        """
-        from .messages import Message, SearchWords
+        """Conversations with at least one message matching ``words``, by the messages' one
+        definition of search (``MessageQuerySet.matching``). Blank ``words`` filter nothing;
+        the order and every other filter stay as they are."""
+        from .messages import Message
 
         if not words.strip():
             return self
-        messages = Message.objects.filter(conversation=OuterRef("pk"))
-        if connections[self.db].vendor == "postgresql":
-            query = SearchQuery(words, config="simple", search_type="websearch")
-            messages = messages.alias(document=SearchWords()).filter(document=query)
-        else:
-            terms = re.findall(r"\w+", words)
-            if not terms:
-                return self.none()
-            messages = messages.filter(
-                reduce(and_, (Q(text__icontains=t) | Q(subject__icontains=t) for t in terms))
-            )
-        return self.filter(Exists(messages))
+        messages = Message.objects.using(self.db).filter(conversation=OuterRef("pk"))
+        return self.filter(Exists(messages.matching(words)))
 
 
 class Conversation(models.Model):

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
+from functools import reduce
+from operator import and_
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchVectorField
-from django.db import models
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.db import connections, models
 from django.db.models import Expression, Q
 from django.db.models.expressions import Col
 
@@ -61,6 +64,29 @@ class MessageQuerySet(models.QuerySet["Message"]):
         from .channels import Channel
 
         return self.filter(channel__in=Channel.objects.visible_to(user))
+
+    def matching(self, words: str) -> MessageQuerySet:
+        """Messages whose text or subject matches ``words``: the one definition of search,
+        which ``ConversationQuerySet.matching`` uses too.
+
+        On PostgreSQL a full-text search (config "simple", web search syntax: every word must
+        occur, ``"a phrase"``, ``or``, ``-word``; any input is valid, and input without a single
+        word matches nothing), answered by the GIN index on each message's stored words
+        (``SearchWords``). On SQLite (``make run``) every word must occur in the text or
+        subject, case-insensitively. Blank ``words`` filter nothing. The order and every other
+        filter stay as they are.
+        """
+        if not words.strip():
+            return self
+        if connections[self.db].vendor == "postgresql":
+            query = SearchQuery(words, config="simple", search_type="websearch")
+            return self.alias(document=SearchWords()).filter(document=query)
+        terms = re.findall(r"\w+", words)
+        if not terms:
+            return self.none()
+        return self.filter(
+            reduce(and_, (Q(text__icontains=t) | Q(subject__icontains=t) for t in terms))
+        )
 
 
 class Message(models.Model):

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -83,6 +84,7 @@ class ChannelHealth:
     last_webhook_at: datetime | None
     poll: PollCursor | None
     last_error: str
+    last_error_at: datetime | None = None  # when the event of ``last_error`` was received
     pending: int = 0
     failed: int = 0
     retrying: int = 0  # failed, but due again (not for good)
@@ -123,20 +125,30 @@ def overview(now: datetime | None = None) -> Overview:
     )
 
 
-def _channels() -> dict[int, ChannelHealth]:
+def channel_health(pk: int) -> ChannelHealth | None:
+    """One channel's row of the overview (without its chart), for the API; None if none."""
+    channels = _channels(pk)
+    _add_inbound(channels, pk)
+    _add_outbound(channels, pk)
+    return channels.get(pk)
+
+
+def _channels(only: int | None = None) -> dict[int, ChannelHealth]:
     last_webhook = (
         InboundRequest.objects.filter(channel=OuterRef("pk"), source=Source.WEBHOOK)
         .order_by("-received_at")
         .values("received_at")[:1]
     )
-    last_error = (
-        InboundEvent.objects.filter(channel=OuterRef("pk"), state=Event.FAILED)
-        .order_by("-received_at", "-id")
-        .values("error")[:1]
+    last_failed = InboundEvent.objects.filter(channel=OuterRef("pk"), state=Event.FAILED).order_by(
+        "-received_at", "-id"
     )
     found = (
-        Channel.objects.select_related("poll_cursor")
-        .annotate(last_webhook_at=Subquery(last_webhook), last_error=Subquery(last_error))
+        _of(Channel.objects.select_related("poll_cursor"), only, "pk")
+        .annotate(
+            last_webhook_at=Subquery(last_webhook),
+            last_error=Subquery(last_failed.values("error")[:1]),
+            last_error_at=Subquery(last_failed.values("received_at")[:1]),
+        )
         .order_by("platform", "name")
     )
     return {
@@ -146,17 +158,23 @@ def _channels() -> dict[int, ChannelHealth]:
             # A channel that never polled has no cursor row.
             poll=getattr(channel, "poll_cursor", None),
             last_error=getattr(channel, "last_error", None) or "",
+            last_error_at=getattr(channel, "last_error_at", None),
         )
         for channel in found
     }
 
 
-def _add_inbound(channels: dict[int, ChannelHealth]) -> None:
+def _of(rows: QuerySet[Any], only: int | None, field: str = "channel_id") -> QuerySet[Any]:
+    """``rows`` of one channel when ``only`` names it, else all of them."""
+    return rows if only is None else rows.filter(**{field: only})
+
+
+def _add_inbound(channels: dict[int, ChannelHealth], only: int | None = None) -> None:
     pending, failed = Q(state=Event.PENDING), Q(state=Event.FAILED)
     # Only the (state, received_at) index's pending and failed ranges are read, never the
     # processed millions.
     counts = (
-        InboundEvent.objects.filter(state__in=[Event.PENDING, Event.FAILED])
+        _of(InboundEvent.objects.filter(state__in=[Event.PENDING, Event.FAILED]), only)
         .values("channel_id")
         .annotate(
             pending=Count("id", filter=pending),
@@ -175,11 +193,14 @@ def _add_inbound(channels: dict[int, ChannelHealth]) -> None:
             health.oldest_pending_at = row["oldest_pending_at"]
 
 
-def _add_outbound(channels: dict[int, ChannelHealth]) -> None:
+def _add_outbound(channels: dict[int, ChannelHealth], only: int | None = None) -> None:
     for health in channels.values():
         health.outbound = dict.fromkeys(Command.values, 0)
     counts = (
-        OutboundCommand.objects.values("channel_id", "state").annotate(n=Count("id")).order_by()
+        _of(OutboundCommand.objects.all(), only)
+        .values("channel_id", "state")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     for row in counts:
         found = channels.get(row["channel_id"])

@@ -33,6 +33,7 @@ from inbox.connectors.registry import get_connector
 from inbox.connectors.settings import value_of
 from inbox.db import lock_key, session_lock
 from inbox.inbound import store_document
+from inbox.inbound.wakeup import Waker
 from inbox.models import Channel, PollCursor, Source
 from inbox.queue import WorkQueue
 
@@ -241,3 +242,35 @@ def _poll_lock(channel_id: int) -> AbstractContextManager[bool]:
     """The channel's poll lock, held by this database session (not a transaction, so none is
     open while the platform is called) and released when the poll ends or its process dies."""
     return session_lock(lock_key(channel_id, "poll"))
+
+
+# --- a poll asked for now (the API) ---------------------------------------------------------------
+
+# Wakes the scheduled poll task at once instead of at beat's next tick.
+POLL_WAKER = Waker("inbox.tasks.poll_channels")
+
+
+class CannotPoll(Exception):
+    """The channel cannot be polled now; the message says why."""
+
+
+def queue_poll(channel: Channel) -> PollCursor:
+    """Make ``channel``'s next poll due now and wake the poll task after commit: the poll runs
+    in a worker with every rule of scheduled polls (one in flight, the cursor kept, failures
+    recorded). Raises :class:`CannotPoll` for a disabled channel or one that cannot poll."""
+    if not channel.is_active:
+        raise CannotPoll("The channel is disabled.")
+    if not pollable(channel):
+        raise CannotPoll(
+            "The channel cannot poll: its platform has nothing to poll, its settings are not "
+            "complete, or its polling is turned off (capabilities.poll is false)."
+        )
+    now = timezone.now()
+    cursor, created = PollCursor.objects.get_or_create(
+        channel=channel, defaults={"next_attempt_at": now}
+    )
+    if not created:
+        PollCursor.objects.filter(pk=cursor.pk).update(next_attempt_at=now)
+        cursor.next_attempt_at = now
+    transaction.on_commit(POLL_WAKER.request)
+    return cursor

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inbox.api.filters import visible_channels
@@ -16,9 +18,13 @@ class RelationshipChangeSerializer(serializers.ModelSerializer):
 
 
 class RelationshipSerializer(serializers.ModelSerializer):
-    template = serializers.CharField(source="template.external_id", default=None, read_only=True)
+    template = serializers.CharField(
+        source="template.external_id", default=None, allow_null=True, read_only=True
+    )
     changes = RelationshipChangeSerializer(many=True, read_only=True)
-    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
+    decided_by = serializers.CharField(
+        source="decided_by.username", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = Relationship
@@ -59,6 +65,7 @@ class RelationshipTemplateSerializer(serializers.ModelSerializer):
         )
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class VisibleChannelField(serializers.PrimaryKeyRelatedField):
     """A channel the requesting user may see: another one reads as one that does not exist."""
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
@@ -27,6 +29,17 @@ from .serializers import (
     RelationshipTemplateSerializer,
 )
 
+# What a decision answers: queued, or why the relationship cannot take it now.
+DECIDED = {
+    202: RelationshipSerializer,
+    409: OpenApiResponse(description="Not allowed in its state, or a decision is queued."),
+}
+CONNECTOR_ERRORS = {
+    400: OpenApiResponse(description="The Connector found the request invalid."),
+    409: OpenApiResponse(description="Not possible on this channel or Connector."),
+    502: OpenApiResponse(description="The Connector did not answer: try again later."),
+}
+
 
 class RelationshipViewSet(viewsets.ReadOnlyModelViewSet):
     """Relationships; ``POST …/<id>/accept|reject|revoke|terminate/`` queue a decision (202)."""
@@ -42,21 +55,25 @@ class RelationshipViewSet(viewsets.ReadOnlyModelViewSet):
             .order_by("-platform_updated_at", "-id")
         )
 
+    @extend_schema(request=None, responses=DECIDED)
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: Any = None) -> Response:
         """Accept an incoming pending request."""
         return self._decide(request, decisions.Decision.ACCEPT)
 
+    @extend_schema(request=None, responses=DECIDED)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: Any = None) -> Response:
         """Reject an incoming pending request."""
         return self._decide(request, decisions.Decision.REJECT)
 
+    @extend_schema(request=None, responses=DECIDED)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: Any = None) -> Response:
         """Withdraw our own pending request."""
         return self._decide(request, decisions.Decision.REVOKE)
 
+    @extend_schema(request=None, responses=DECIDED)
     @action(detail=True, methods=["post"])
     def terminate(self, request: Request, pk: Any = None) -> Response:
         """End an active relationship (7.x Connectors)."""
@@ -109,6 +126,10 @@ class RelationshipTemplateViewSet(
             channel__in=Channel.objects.visible_to(self.request.user)
         ).order_by("-created_at", "-id")
 
+    @extend_schema(
+        request=NewTemplateSerializer,
+        responses={201: RelationshipTemplateSerializer, **CONNECTOR_ERRORS},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = NewTemplateSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
@@ -128,6 +149,9 @@ class RelationshipTemplateViewSet(
             raise connector_error(exc) from exc
         return Response(self.get_serializer(template).data, status=201)
 
+    @extend_schema(
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **CONNECTOR_ERRORS},
+    )
     @action(detail=True, methods=["get"], content_negotiation_class=IgnoreAccept)
     def qr(self, request: Request, pk: Any = None) -> Response | HttpResponse:
         """The template's QR code, rendered by the Connector."""
