@@ -42,6 +42,11 @@ def _schedule(sender: Celery, **_: object) -> None:
         sender.signature("inbox.tasks.download_attachments"),
         name="download attachments",
     )
+    sender.add_periodic_task(
+        settings.UPLOAD_SWEEP_INTERVAL_SECONDS,
+        sender.signature("inbox.tasks.prune_uploads"),
+        name="prune uploads",
+    )
 
 
 @worker_init.connect

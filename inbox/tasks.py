@@ -65,3 +65,11 @@ def download_attachments() -> dict[str, int]:
     from .services.downloads import download_due_attachments
 
     return dict(download_due_attachments())
+
+
+@shared_task(ignore_result=True)
+def prune_uploads() -> int:
+    """Delete the uploads no reply took before they expired (rows and files)."""
+    from .services.uploads import prune_expired
+
+    return prune_expired()

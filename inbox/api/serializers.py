@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inbox.models import (
@@ -13,6 +15,8 @@ from inbox.models import (
     Participant,
     Recipient,
 )
+
+from .filters import visible_channels
 
 
 class SenderSummary(TypedDict):
@@ -177,7 +181,8 @@ class InboundEventSerializer(serializers.ModelSerializer):
 
 
 class ReplySerializer(serializers.Serializer):
-    """A reply: JSON ``{text, subject?}`` or multipart with ``files`` (repeat the field)."""
+    """A reply: JSON ``{text, subject?, attachments?}`` or multipart with ``files`` (repeat the
+    field) and/or ``attachments``."""
 
     text = serializers.CharField(
         required=False, default="", allow_blank=True, max_length=50_000, trim_whitespace=False
@@ -188,6 +193,13 @@ class ReplySerializer(serializers.Serializer):
         required=False,
         default=list,
         max_length=20,
+    )
+    attachments = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="Ids of the user's uploads (POST /api/v1/uploads/) to attach, after `files`.",
     )
 
 
@@ -218,3 +230,11 @@ class ReadPositionSerializer(serializers.Serializer):
 
 class SignalledSerializer(serializers.Serializer):
     signalled = serializers.BooleanField(help_text="Whether the platform will be told.")
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleChannelField(serializers.PrimaryKeyRelatedField):
+    """A channel the requesting user may see: another one reads as one that does not exist."""
+
+    def get_queryset(self) -> Any:
+        return visible_channels(self.context.get("request"))

@@ -5,6 +5,7 @@ from .attachments import AttachmentDownloadView
 from .channels import ChannelViewSet
 from .inbound_events import InboundEventViewSet
 from .search import SearchView
+from .uploads import UploadViewSet
 from .views import ConversationViewSet, MessageViewSet
 
 router = DefaultRouter()
@@ -12,6 +13,7 @@ router.register("channels", ChannelViewSet, basename="channel")
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("inbound-events", InboundEventViewSet, basename="inbound-event")
 router.register("messages", MessageViewSet, basename="message")
+router.register("uploads", UploadViewSet, basename="upload")
 
 urlpatterns = router.urls
 urlpatterns.append(

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from inbox.models import Channel, Conversation, Message, OutboundCommand, Participant
-from inbox.services import lifecycle, read_state, sending
+from inbox.services import lifecycle, read_state, sending, uploads
 from inbox.services.typing import signal_typing
 
 from .errors import Conflict, invalid
@@ -216,12 +216,13 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         form.is_valid(raise_exception=True)
         files = [sending.ReplyFile.from_upload(upload) for upload in form.validated_data["files"]]
         try:
-            reply = sending.send_reply(
+            reply = uploads.send_reply(
                 conversation=conversation,
                 author=request.user,
                 text=form.validated_data["text"],
                 subject=form.validated_data["subject"],
                 files=files,
+                uploads=form.validated_data["attachments"],
                 idempotency_key=key,
             )
         except (sending.CannotSend, sending.IdempotencyConflict) as exc:

@@ -4,6 +4,7 @@ from .events import InboundEvent, InboundRequest, Source
 from .messages import STATUS_RANK, Attachment, Message, MessageStatus, MessageStatusEvent, Recipient
 from .outbound import OutboundCommand
 from .polls import PollCursor
+from .uploads import Upload
 
 __all__ = [
     "STATUS_RANK",
@@ -23,4 +24,5 @@ __all__ = [
     "ReadState",
     "Recipient",
     "Source",
+    "Upload",
 ]

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from inbox.choices import ConversationKind, ConversationStatus, Direction
+from inbox.connectors.contract import Capabilities
 from inbox.connectors.outbound import Client, OutgoingFile, PlatformError, Sent, Target
 from inbox.db import lock_conversation
 from inbox.live import Change, publish_on_commit
@@ -72,7 +73,8 @@ class ReplyFile:
     name: str
     content_type: str
     size: int
-    content: File[Any]
+    content: File[Any] | None
+    stored: str = ""  # already in storage under this name (an upload): taken, not copied
 
     @classmethod
     def from_upload(cls, upload: Any) -> ReplyFile:
@@ -217,20 +219,27 @@ def _check(conversation: Conversation, text: str, subject: str, files: Sequence[
     if files and text.strip() and not able.text_with_files:
         raise InvalidReply("files", "This platform sends a text or a file, not both at once.")
     for file in files:
-        if able.file_types and file.content_type not in able.file_types:
-            raise InvalidReply(
-                "files",
-                f"{file.name} is {file.content_type}; this platform takes "
-                f"{', '.join(able.file_types)}.",
-            )
-        if file.size > able.max_file_size:
-            raise InvalidReply(
-                "files",
-                f"{file.name} is {file.size:,} bytes; this channel takes files up to "
-                f"{able.max_file_size:,} bytes.",
-            )
-        if not file.size:
-            raise InvalidReply("files", f"{file.name} is empty.")
+        reason = file_refused(able, file)
+        if reason:
+            raise InvalidReply("files", reason)
+
+
+def file_refused(able: Capabilities, file: ReplyFile) -> str:
+    """Why the channel cannot send ``file`` (its type, its size); "" when it can."""
+    if not able.files:
+        return "This channel cannot send files."
+    if able.file_types and file.content_type not in able.file_types:
+        return (
+            f"{file.name} is {file.content_type}; this platform takes {', '.join(able.file_types)}."
+        )
+    if file.size > able.max_file_size:
+        return (
+            f"{file.name} is {file.size:,} bytes; this channel takes files up to "
+            f"{able.max_file_size:,} bytes."
+        )
+    if not file.size:
+        return f"{file.name} is empty."
+    return ""
 
 
 def _queue(
@@ -270,9 +279,7 @@ def _queue(
             size=file.size,
             state=Attachment.State.READY,
         )
-        attachment.file.name = default_storage.save(
-            stored_name(file.name, attachment.mime_type), file.content
-        )
+        attachment.file.name = file.stored or _store(file, attachment.mime_type)
         attachment.save()
     conversation.last_message = message
     conversation.last_activity_at = now
@@ -293,6 +300,12 @@ def _queue(
         ]
     )
     return message
+
+
+def _store(file: ReplyFile, mime_type: str) -> str:
+    if file.content is None:
+        raise ValueError(f"{file.name}: neither stored nor received")
+    return default_storage.save(stored_name(file.name, mime_type), file.content)
 
 
 def guess_type(name: str, given: str = "") -> str:

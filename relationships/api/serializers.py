@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inbox.api.filters import visible_channels
+from inbox.api.serializers import VisibleChannelField
 from inbox.models import Channel
 from relationships.models import Relationship, RelationshipChange, RelationshipTemplate
 
@@ -63,14 +59,6 @@ class RelationshipTemplateSerializer(serializers.ModelSerializer):
             "max_allocations",
             "content",
         )
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class VisibleChannelField(serializers.PrimaryKeyRelatedField):
-    """A channel the requesting user may see: another one reads as one that does not exist."""
-
-    def get_queryset(self) -> Any:
-        return visible_channels(self.context.get("request"))
 
 
 class NewTemplateSerializer(serializers.Serializer):
