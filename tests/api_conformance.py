@@ -76,7 +76,7 @@ def main() -> int:
     subprocess.run([*manage, "shell", "-c", script], cwd=ROOT, env=env, check=True)
     port = _free_port()
     # Served as in production: DEBUG off (Django's own pages for errors, not the debug ones).
-    served = {**env, "DEBUG": "0"}
+    served = {**env, "DEBUG": "0", "LOG_LEVEL": "ERROR"}  # 4xx by the thousand: not logged
     server = subprocess.Popen(
         [
             str(BIN / "gunicorn"),

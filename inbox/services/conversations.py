@@ -313,3 +313,24 @@ def apply_profiles_changed(items: Sequence[Applying]) -> list[Change]:
         forget_batch_memo()  # participant names changed in bulk
         changes += [Change("conversation.updated", item.channel.pk, pk) for pk in conversations]
     return changes
+
+
+# Roles of the channel's own side (LivePerson agents): not whom a conversation is with.
+OWN_SIDE_ROLES = {"ASSIGNED_AGENT", "AGENT", "MANAGER", "CONTROLLER", "READER"}
+
+
+def conversation_title(
+    conversation: Conversation, participants: Sequence[Participant], own: set[str]
+) -> str:
+    """The conversation's title, else the other participants' names, else their addresses."""
+    if conversation.title:
+        return conversation.title
+    others = [
+        p for p in participants if p.address not in own and p.role not in OWN_SIDE_ROLES
+    ] or list(participants)
+    names = [p.name for p in others if p.name]
+    if names:
+        return ", ".join(names)
+    if others:
+        return ", ".join(p.address for p in others)
+    return f"Conversation {conversation.external_id}"

@@ -18,8 +18,9 @@ from django.utils.html import escape
 
 from inbox.models import Channel, Message, Participant
 from inbox.models.messages import MessageQuerySet
-from inbox.services.channels import own_addresses
-from inbox.web.presenting import conversation_title  # the title the web inbox shows
+
+from .channels import own_addresses
+from .conversations import conversation_title  # the title the web inbox shows
 
 # The excerpt's length in characters (without the "…" at its ends): about two lines.
 SNIPPET_LENGTH = 160

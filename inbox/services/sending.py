@@ -68,7 +68,7 @@ class InvalidReply(ValueError):
 
 @dataclass(frozen=True)
 class ReplyFile:
-    """A file of a reply, as received (an upload): read once into storage."""
+    """A file of a reply: as received (read once into storage) or already stored."""
 
     name: str
     content_type: str
@@ -85,6 +85,18 @@ class ReplyFile:
             content_type=guess_type(name, upload.content_type or ""),
             size=upload.size or 0,
             content=upload,
+        )
+
+    @classmethod
+    def from_stored(cls, upload: Any) -> ReplyFile:
+        """A file uploaded ahead (an ``inbox.models.Upload``): its stored file is taken as the
+        attachment's, not copied."""
+        return cls(
+            name=upload.filename,
+            content_type=upload.mime_type,
+            size=upload.size,
+            content=None,
+            stored=upload.file.name,
         )
 
 

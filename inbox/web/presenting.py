@@ -23,7 +23,8 @@ from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
 from inbox.choices import Audience, ContentKind, Direction, Platform
-from inbox.models import Attachment, Conversation, Message, MessageStatus, Participant
+from inbox.models import Attachment, Conversation, Message, MessageStatus
+from inbox.services.conversations import conversation_title
 from inbox.services.typing import typing_in
 
 # A letter and a colour per platform: no external assets.
@@ -43,30 +44,11 @@ TICKS = {
     MessageStatus.FAILED: ("!", "Failed"),
 }
 
-# Roles of the channel's own side (LivePerson agents): not whom a conversation is with.
-OWN_SIDE_ROLES = {"ASSIGNED_AGENT", "AGENT", "MANAGER", "CONTROLLER", "READER"}
 PREVIEW_LENGTH = 140
 # Raw HTML in Markdown stays text (html=False); nh3 then removes whatever else is unsafe.
 # Images would load from anywhere (and the CSP refuses them): a Markdown image stays its text.
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable("image")
 _MARKDOWN_TAGS = nh3.ALLOWED_TAGS - {"img"}
-
-
-def conversation_title(
-    conversation: Conversation, participants: Sequence[Participant], own: set[str]
-) -> str:
-    """The conversation's title, else the other participants' names, else their addresses."""
-    if conversation.title:
-        return conversation.title
-    others = [
-        p for p in participants if p.address not in own and p.role not in OWN_SIDE_ROLES
-    ] or list(participants)
-    names = [p.name for p in others if p.name]
-    if names:
-        return ", ".join(names)
-    if others:
-        return ", ".join(p.address for p in others)
-    return f"Conversation {conversation.external_id}"
 
 
 def search_terms(query: str) -> list[str]:
