@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +41,30 @@ def parse_document(
             )
         )
     return events
+
+
+def fleet_and_mailbox(
+    member: Any,
+    post_webhook: Any,
+    process: Any,
+    *,
+    scalar: Sequence[str | bytes] = (),
+    enmeshed: Sequence[str | bytes] = (),
+) -> tuple[Any, Any]:
+    """A SCALAR channel "Fleet" ``member`` is a member of and an enmeshed "Mailbox" they are
+    not, each sent the deliveries named (fixture names, or bodies) and processed."""
+    from tests.factories import ChannelFactory
+
+    fleet = ChannelFactory(platform="scalar", name="Fleet")
+    fleet.members.add(member)
+    mailbox = ChannelFactory(
+        platform="enmeshed",
+        name="Mailbox",
+        settings={"address": "did:e:demo.example:dids:ourinsurer0000000001"},
+    )
+    for channel, deliveries in ((fleet, scalar), (mailbox, enmeshed)):
+        for item in deliveries:
+            body = fixture_bytes(channel.platform, item) if isinstance(item, str) else item
+            assert post_webhook(channel, body).status_code == 202
+    process()
+    return fleet, mailbox

@@ -17,7 +17,7 @@ from inbox import services
 from inbox.api.pagination import MAX_PAGE_SIZE
 from inbox.models import Conversation, Message
 from tests.factories import ChannelFactory
-from tests.helpers import fixture_bytes, fixture_json
+from tests.helpers import fixture_bytes, fixture_json, fleet_and_mailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -30,28 +30,22 @@ def api():
 @pytest.fixture
 def channels(agent, post_webhook, process):
     """A SCALAR channel the agent is a member of and an enmeshed one they are not."""
-    scalar = ChannelFactory(platform="scalar", name="Fleet")
-    scalar.members.add(agent)
-    enmeshed = ChannelFactory(
-        platform="enmeshed",
-        name="Mailbox",
-        settings={"address": "did:e:demo.example:dids:ourinsurer0000000001"},
+    return fleet_and_mailbox(
+        agent,
+        post_webhook,
+        process,
+        scalar=(
+            "chat_message_sent",
+            "chat_message_delivered",
+            "chat_image_reply",
+            "groupchat_message_treated",
+        ),
+        enmeshed=(
+            "webhook_message_received_mail_v7",
+            "webhook_relationship_changed_pending_outgoing_v7",
+            "webhook_relationship_changed_pending_incoming_v7",
+        ),
     )
-    for name in (
-        "chat_message_sent",
-        "chat_message_delivered",
-        "chat_image_reply",
-        "groupchat_message_treated",
-    ):
-        post_webhook(scalar, fixture_bytes("scalar", name))
-    for name in (
-        "webhook_message_received_mail_v7",
-        "webhook_relationship_changed_pending_outgoing_v7",
-        "webhook_relationship_changed_pending_incoming_v7",
-    ):
-        post_webhook(enmeshed, fixture_bytes("enmeshed", name))
-    process()
-    return scalar, enmeshed
 
 
 def test_anonymous_requests_are_refused(api, channels):

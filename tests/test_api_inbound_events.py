@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from inbox.api import inbound_events
 from inbox.models import InboundEvent, Message
 from tests.factories import ChannelFactory
-from tests.helpers import fixture_bytes, fixture_json
+from tests.helpers import fixture_json, fleet_and_mailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -54,26 +54,20 @@ def scalar_batch(*texts: str, broken: bool = False) -> bytes:
 def channels(agent, post_webhook, process):
     """A SCALAR channel (the agent is a member) with two processed events and a failed one;
     an enmeshed channel with a processed mail and a relationship event."""
-    scalar = ChannelFactory(platform="scalar", name="Fleet")
-    scalar.members.add(agent)
-    enmeshed = ChannelFactory(
-        platform="enmeshed",
-        name="Mailbox",
-        settings={"address": "did:e:demo.example:dids:ourinsurer0000000001"},
+    return fleet_and_mailbox(
+        agent,
+        post_webhook,
+        process,
+        scalar=(
+            "chat_message_sent",
+            "groupchat_message_treated",
+            scalar_batch("no conversation", broken=True),
+        ),
+        enmeshed=(
+            "webhook_message_received_mail_v7",
+            "webhook_relationship_changed_pending_incoming_v7",
+        ),
     )
-    for body in (
-        fixture_bytes("scalar", "chat_message_sent"),
-        fixture_bytes("scalar", "groupchat_message_treated"),
-        scalar_batch("no conversation", broken=True),
-    ):
-        assert post_webhook(scalar, body).status_code == 202
-    for name in (
-        "webhook_message_received_mail_v7",
-        "webhook_relationship_changed_pending_incoming_v7",
-    ):
-        assert post_webhook(enmeshed, fixture_bytes("enmeshed", name)).status_code == 202
-    process()
-    return scalar, enmeshed
 
 
 def listed(api, **params) -> list[int]:

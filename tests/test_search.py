@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 
 from inbox.api.filters import MAX_SEARCH_LENGTH
 from inbox.models import Conversation
-from tests.factories import ChannelFactory
-from tests.helpers import fixture_bytes, fixture_json
+from tests.helpers import fixture_json, fleet_and_mailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -31,19 +30,13 @@ def api():
 @pytest.fixture
 def channels(agent, post_webhook, process):
     """A SCALAR channel the agent is a member of, an enmeshed one they are not."""
-    scalar = ChannelFactory(platform="scalar", name="Fleet")
-    scalar.members.add(agent)
-    enmeshed = ChannelFactory(
-        platform="enmeshed",
-        name="Mailbox",
-        settings={"address": "did:e:demo.example:dids:ourinsurer0000000001"},
+    return fleet_and_mailbox(
+        agent,
+        post_webhook,
+        process,
+        scalar=("chat_message_sent", "chat_image_reply", "groupchat_message_treated"),
+        enmeshed=("webhook_message_received_mail_v7",),
     )
-    for name in ("chat_message_sent", "chat_image_reply", "groupchat_message_treated"):
-        assert post_webhook(scalar, fixture_bytes("scalar", name)).status_code == 202
-    response = post_webhook(enmeshed, fixture_bytes("enmeshed", "webhook_message_received_mail_v7"))
-    assert response.status_code == 202
-    process()
-    return scalar, enmeshed
 
 
 def more_group_chats(channel, post_webhook, process, count: int) -> list[int]:

@@ -18,7 +18,7 @@ from inbox.services import read_state
 from inbox.web import presenting
 from inbox.web.csp import POLICY
 from tests.factories import ChannelFactory
-from tests.helpers import fixture_bytes, fixture_json
+from tests.helpers import fixture_bytes, fixture_json, fleet_and_mailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -45,18 +45,13 @@ def scalar_message(
 @pytest.fixture
 def channels(agent: Any, post_webhook: Any, process: Any) -> tuple[Any, Any]:
     """A SCALAR channel the agent is a member of and an enmeshed one they are not."""
-    scalar = ChannelFactory(platform="scalar", name="Fleet")
-    scalar.members.add(agent)
-    enmeshed = ChannelFactory(
-        platform="enmeshed",
-        name="Mailbox",
-        settings={"address": "did:e:demo.example:dids:ourinsurer0000000001"},
+    return fleet_and_mailbox(
+        agent,
+        post_webhook,
+        process,
+        scalar=("chat_message_sent", "chat_message_delivered", "chat_image_reply"),
+        enmeshed=("webhook_message_received_mail_v7",),
     )
-    for name in ("chat_message_sent", "chat_message_delivered", "chat_image_reply"):
-        post_webhook(scalar, fixture_bytes("scalar", name))
-    post_webhook(enmeshed, fixture_bytes("enmeshed", "webhook_message_received_mail_v7"))
-    process()
-    return scalar, enmeshed
 
 
 @pytest.fixture
