@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from inbox.api.docs import SwaggerView
 from inbox.live.stream import live_events
 from inbox.webhooks import receive_webhook
 
@@ -16,7 +17,7 @@ urlpatterns = [
     path("api/v1/", include("inbox.api.urls")),
     path("api/v1/", include("relationships.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
 handler404 = "inbox.api.errors.not_found"
