@@ -208,7 +208,7 @@ def test_liveperson_takes_jpg_png_and_gif_of_3_mb(agent: Any, lp_channel: Channe
 
 
 def test_a_channel_that_cannot_send_files_refuses_uploads(agent: Any) -> None:
-    idle = ChannelFactory()  # a SCALAR channel without its settings: it cannot send at all
+    idle: Any = ChannelFactory()  # a SCALAR channel without its settings: it cannot send at all
     idle.members.add(agent)
     assert fields(upload(api_for(agent), idle, "a.txt", b"x", "text/plain")) == ["file"]
 
@@ -244,7 +244,7 @@ def test_uploads_are_private_to_their_owner(
     outsider: Any, member_api: APIClient, connected: Channel
 ) -> None:
     mine = upload_id(member_api, connected)
-    colleague = UserFactory()
+    colleague: Any = UserFactory()
     connected.members.add(colleague)  # even on the same channel
     for other in (api_for(outsider), api_for(colleague)):
         assert other.get(f"{URL}{mine}/").status_code == 404
@@ -390,7 +390,7 @@ def test_another_users_or_another_channels_upload_cannot_be_attached(
     agent: Any,
     scalar: Channel,
 ) -> None:
-    colleague = UserFactory()
+    colleague: Any = UserFactory()
     conversation.channel.members.add(colleague)
     theirs = upload_id(api_for(colleague), conversation.channel)
     elsewhere = upload(member_api, scalar, "p.png", b"\x89PNG", "image/png").json()["id"]
