@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +71,39 @@ def fleet_and_mailbox(
             assert post_webhook(channel, body).status_code == 202
     process()
     return fleet, mailbox
+
+
+def scalar_group_messages(
+    *texts: str,
+    start: datetime,
+    conversation: str | None = None,
+    sender: Mapping[str, str] | None = None,
+) -> bytes:
+    """One SCALAR webhook of ``message.sent`` events with these texts, a minute apart from
+    ``start``: all in the group chat ``conversation`` or each in a new one (``sender``
+    replaces the fixture's sender)."""
+    template = fixture_json("scalar", "chat_message_sent")
+    item = template["eventsData"][0]
+    template["eventsData"] = []
+    for minute, text in enumerate(texts):
+        event = copy.deepcopy(item)
+        data = event["eventData"]
+        at = (start + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        group = conversation or str(uuid.uuid4())
+        data.update(
+            messageId=str(uuid.uuid4()),
+            conversationType="groupchat",
+            conversationId=group,
+            recipientId=group,
+            content=text,
+            registeredOn=at,
+        )
+        if sender is not None:
+            data["sender"] = dict(sender)
+        data["statusHistory"] = {
+            "currentStatus": "Pending",
+            "lastUpdatedAt": at,
+            "events": [{"status": "Pending", "timestamp": at}],
+        }
+        template["eventsData"].append(event)
+    return json.dumps(template).encode()

@@ -3,9 +3,8 @@ the set the list's filters choose — through the real pipeline."""
 
 from __future__ import annotations
 
-import copy
 import json
-import uuid
+from datetime import UTC, datetime
 
 import pytest
 from rest_framework.test import APIClient
@@ -13,7 +12,7 @@ from rest_framework.test import APIClient
 from inbox.api import inbound_events
 from inbox.models import InboundEvent, Message
 from tests.factories import ChannelFactory
-from tests.helpers import fixture_json, fleet_and_mailbox
+from tests.helpers import fleet_and_mailbox, scalar_group_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -32,22 +31,16 @@ def staff(api, owner):
     return api
 
 
+START = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+
+
 def scalar_batch(*texts: str, broken: bool = False) -> bytes:
     """A SCALAR batch of ``message.sent`` events with these texts, each in its own group
     chat; ``broken``: without a conversation id, which the parser refuses for good."""
-    template = fixture_json("scalar", "chat_message_sent")
-    item = template["eventsData"][0]
-    template["eventsData"] = []
-    for text in texts:
-        event = copy.deepcopy(item)
-        data = event["eventData"]
-        group = str(uuid.uuid4())
-        data.update(messageId=str(uuid.uuid4()), conversationType="groupchat", content=text)
-        data.update(conversationId=group, recipientId=group)
-        if broken:
-            del data["conversationId"]
-        template["eventsData"].append(event)
-    return json.dumps(template).encode()
+    batch = json.loads(scalar_group_messages(*texts, start=START))
+    for event in batch["eventsData"] if broken else ():
+        del event["eventData"]["conversationId"]
+    return json.dumps(batch).encode()
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ There is no list of uploads (only create, detail and delete).
 
 from __future__ import annotations
 
-import copy
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +19,7 @@ from rest_framework.test import APIClient
 from inbox.models import Attachment, Channel, Conversation, Message, Recipient
 from relationships.models import Relationship, RelationshipChange, RelationshipTemplate
 from tests.factories import ChannelFactory
-from tests.helpers import fixture_json
+from tests.helpers import scalar_group_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -70,31 +68,7 @@ def theirs(outsider: Any) -> Channel:
 
 
 def scalar_batch(*texts: str, conversation: str | None = None) -> bytes:
-    """One SCALAR webhook of ``message.sent`` events with these texts, a minute apart: all in
-    the group chat ``conversation`` or each in a new one."""
-    template = fixture_json("scalar", "chat_message_sent")
-    item = template["eventsData"][0]
-    template["eventsData"] = []
-    for minute, text in enumerate(texts):
-        event = copy.deepcopy(item)
-        data = event["eventData"]
-        at = (START + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        group = conversation or str(uuid.uuid4())
-        data.update(
-            messageId=str(uuid.uuid4()),
-            conversationType="groupchat",
-            conversationId=group,
-            recipientId=group,
-            content=text,
-            registeredOn=at,
-        )
-        data["statusHistory"] = {
-            "currentStatus": "Pending",
-            "lastUpdatedAt": at,
-            "events": [{"status": "Pending", "timestamp": at}],
-        }
-        template["eventsData"].append(event)
-    return json.dumps(template).encode()
+    return scalar_group_messages(*texts, start=START, conversation=conversation)
 
 
 @pytest.fixture

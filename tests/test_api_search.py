@@ -3,10 +3,8 @@ snippets it highlights, its pages and its cost."""
 
 from __future__ import annotations
 
-import copy
-import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
@@ -15,7 +13,7 @@ from rest_framework.test import APIClient
 from inbox.api.filters import MAX_SEARCH_LENGTH
 from inbox.models import Conversation, Message
 from inbox.services import search
-from tests.helpers import fixture_json, fleet_and_mailbox
+from tests.helpers import fleet_and_mailbox, scalar_group_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -51,31 +49,9 @@ def say(channel, post_webhook, process, *texts, conversation=None, sender="User"
     """SCALAR group messages with these texts, one minute apart from START, all in one
     batch: in ``conversation`` (an external id) or each in a new group chat. Returns their
     ids, newest first (the search's order)."""
-    template = fixture_json("scalar", "chat_message_sent")
-    item = template["eventsData"][0]
-    template["eventsData"] = []
-    for minute, text in enumerate(texts):
-        event = copy.deepcopy(item)
-        data = event["eventData"]
-        at = (START + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        group = conversation or str(uuid.uuid4())
-        data.update(
-            messageId=str(uuid.uuid4()),
-            conversationType="groupchat",
-            conversationId=group,
-            recipientId=group,
-            content=text,
-            registeredOn=at,
-        )
-        if sender != "User":
-            data["sender"] = {"senderId": DRIVER, "roleType": sender}
-        data["statusHistory"] = {
-            "currentStatus": "Pending",
-            "lastUpdatedAt": at,
-            "events": [{"status": "Pending", "timestamp": at}],
-        }
-        template["eventsData"].append(event)
-    assert post_webhook(channel, json.dumps(template).encode()).status_code == 202
+    role = None if sender == "User" else {"senderId": DRIVER, "roleType": sender}
+    body = scalar_group_messages(*texts, start=START, conversation=conversation, sender=role)
+    assert post_webhook(channel, body).status_code == 202
     process()
     found = Message.objects.filter(channel=channel, sent_at__gte=START)
     return list(found.order_by("-sent_at", "-id").values_list("id", flat=True))
